@@ -1,0 +1,215 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { decodeAddress, type NetworkName } from '../work/address.js';
+
+const difficulty = z.number().positive().finite();
+/** 0 lets the OS pick a free port (tests, demo). */
+const port = z.number().int().min(0).max(65535);
+
+const vardiffSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    targetSeconds: z.number().positive().default(10),
+    retargetSeconds: z.number().positive().default(60),
+    variancePercent: z.number().min(0).max(100).default(30),
+    minDifficulty: difficulty.default(0.0001),
+    maxDifficulty: difficulty.default(1e12),
+    /** A miner silent this long gets its difficulty lowered (halved, repeatedly). */
+    idleSeconds: z.number().positive().default(90),
+  })
+  .refine((v) => v.minDifficulty <= v.maxDifficulty, { message: 'minDifficulty must not exceed maxDifficulty', path: ['minDifficulty'] });
+
+const stratumPortSchema = z.object({
+  port,
+  difficulty: difficulty.default(65536),
+  name: z.string().optional(),
+});
+
+const limitsSchema = z.object({
+  maxLineBytes: z.number().int().min(256).default(16 * 1024),
+  messagesPerSecond: z.number().positive().default(100),
+  connectionsPerIp: z.number().int().positive().default(1000),
+  authorizeTimeoutSeconds: z.number().positive().default(60),
+  idleTimeoutSeconds: z.number().positive().default(600),
+  maxWorkersPerConnection: z.number().int().positive().default(64),
+});
+
+export const configSchema = z.object({
+  network: z.enum(['mainnet', 'testnet', 'regtest']),
+  /** 0..255, written into extranonce1 so several instances never hand out the same work. */
+  instanceId: z.number().int().min(0).max(255).default(0),
+  pool: z.object({
+    address: z.string().min(1),
+    tag: z.string().max(40).default('/ltcpool/'),
+  }),
+  node: z.object({
+    rpcUrl: z.string().url(),
+    cookieFile: z.string().optional(),
+    timeoutMs: z.number().int().positive().default(10_000),
+    longpoll: z.boolean().default(true),
+    pollIntervalMs: z.number().int().positive().default(1000),
+    refreshSeconds: z.number().positive().default(30),
+  }),
+  stratum: z
+    .object({
+      host: z.string().default('127.0.0.1'),
+      ports: z.array(stratumPortSchema).min(1).default([{ port: 3333, difficulty: 65536 }]),
+      extranonce2Size: z.number().int().min(2).max(8).default(4),
+      /** Work is resent at least this often; miners drop a pool silent for ~120 s. */
+      jobRebroadcastSeconds: z.number().min(5).max(60).default(30),
+      /** After a block change, shares on the previous block still count for this long. */
+      staleGraceMs: z.number().int().min(0).default(2000),
+      maxJobs: z.number().int().min(2).max(256).default(16),
+      ntimeMaxFutureSeconds: z.number().int().min(60).max(7000).default(600),
+      versionRollingMask: z.string().regex(/^[0-9a-fA-F]{8}$/).default('1fffe000'),
+      vardiff: vardiffSchema.prefault({}),
+      limits: limitsSchema.prefault({}),
+      hasher: z.enum(['node', 'scrypt-js']).default('node'),
+    })
+    .prefault({}),
+  database: z
+    .object({
+      url: z.string().optional(),
+      poolSize: z.number().int().positive().default(10),
+      spoolDir: z.string().default('.spool'),
+      shareRetentionDays: z.number().int().positive().default(90),
+    })
+    .prefault({}),
+  http: z
+    .object({
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(9100),
+      enabled: z.boolean().default(true),
+    })
+    .prefault({}),
+  payouts: z
+    .object({
+      scheme: z.enum(['pplns', 'prop', 'solo']).default('pplns'),
+      pplnsWindowFactor: z.number().positive().default(2),
+      feePercent: z.number().min(0).max(100).default(1),
+      feeAddresses: z.array(z.object({ address: z.string(), weight: z.number().int().positive().default(1) })).default([]),
+      minimumPayout: z.string().regex(/^\d+$/, 'litoshis as a decimal string').default('10000000'),
+      maturity: z.number().int().min(1).default(100),
+      walletName: z.string().optional(),
+      intervalSeconds: z.number().int().positive().default(600),
+    })
+    .prefault({}),
+  log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type StratumPortConfig = z.infer<typeof stratumPortSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Raw = Record<string, unknown>;
+
+function setPath(target: Raw, path: string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    if (typeof node[key] !== 'object' || node[key] === null) node[key] = {};
+    node = node[key] as Raw;
+  }
+  node[path[path.length - 1]] = value;
+}
+
+function intFromEnv(name: string, value: string, problems: string[]): number | undefined {
+  if (!/^\d+$/.test(value)) {
+    problems.push(`${name}: must be a whole number, got "${value}"`);
+    return undefined;
+  }
+  return Number(value);
+}
+
+/** Environment overrides, documented in README. */
+export function applyEnvironment(raw: Raw, env: NodeJS.ProcessEnv, problems: string[]): Raw {
+  const out = structuredClone(raw);
+  if (env.LTCPOOL_NETWORK) setPath(out, ['network'], env.LTCPOOL_NETWORK);
+  if (env.LTCPOOL_RPC_URL) setPath(out, ['node', 'rpcUrl'], env.LTCPOOL_RPC_URL);
+  if (env.LTCPOOL_RPC_COOKIE_FILE) setPath(out, ['node', 'cookieFile'], env.LTCPOOL_RPC_COOKIE_FILE);
+  if (env.LTCPOOL_POOL_ADDRESS) setPath(out, ['pool', 'address'], env.LTCPOOL_POOL_ADDRESS);
+  if (env.DATABASE_URL) setPath(out, ['database', 'url'], env.DATABASE_URL);
+  if (env.LTCPOOL_LOG_LEVEL) setPath(out, ['log', 'level'], env.LTCPOOL_LOG_LEVEL);
+  if (env.LTCPOOL_INSTANCE_ID) {
+    const id = intFromEnv('LTCPOOL_INSTANCE_ID', env.LTCPOOL_INSTANCE_ID, problems);
+    if (id !== undefined) setPath(out, ['instanceId'], id);
+  }
+  if (env.LTCPOOL_HTTP_PORT) {
+    const p = intFromEnv('LTCPOOL_HTTP_PORT', env.LTCPOOL_HTTP_PORT, problems);
+    if (p !== undefined) setPath(out, ['http', 'port'], p);
+  }
+  if (env.LTCPOOL_STRATUM_PORT) {
+    const p = intFromEnv('LTCPOOL_STRATUM_PORT', env.LTCPOOL_STRATUM_PORT, problems);
+    if (p !== undefined) {
+      const stratum = (out.stratum ?? {}) as Raw;
+      const ports = Array.isArray(stratum.ports) && stratum.ports.length > 0 ? (stratum.ports as Raw[]) : [{}];
+      ports[0] = { ...ports[0], port: p };
+      setPath(out, ['stratum', 'ports'], ports);
+    }
+  }
+  return out;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const field = issue.path.length > 0 ? issue.path.join('.') : '(root)';
+  return `${field}: ${issue.message}`;
+}
+
+/** Validates a raw object (file contents with environment applied) into a Config, or throws ConfigError. */
+export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): Config {
+  const problems: string[] = [];
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(['(root): must be a JSON object']);
+  const merged = applyEnvironment(raw as Raw, env, problems);
+  const result = configSchema.safeParse(merged);
+  if (!result.success) problems.push(...result.error.issues.map(describeIssue));
+  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
+  const config = result.data;
+  checkAddresses(config, problems);
+  const seen = new Set<number>();
+  config.stratum.ports.forEach((p, i) => {
+    if (p.port !== 0 && seen.has(p.port)) problems.push(`stratum.ports.${i}.port: port ${p.port} is listed twice`);
+    seen.add(p.port);
+  });
+  if (config.network !== 'regtest' && !config.database.url) {
+    problems.push(`database.url: required on ${config.network} (set it or DATABASE_URL): accepted shares must be recorded`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+function checkAddresses(config: Config, problems: string[]): void {
+  const network = config.network as NetworkName;
+  const check = (field: string, address: string) => {
+    try {
+      decodeAddress(address, network);
+    } catch (error) {
+      problems.push(`${field}: ${(error as Error).message}`);
+    }
+  };
+  check('pool.address', config.pool.address);
+  config.payouts.feeAddresses.forEach((f, i) => check(`payouts.feeAddresses.${i}.address`, f.address));
+}
+
+/** Reads a JSON config file (optional) and applies the environment. */
+export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
+  let raw: unknown = {};
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new ConfigError([`config file ${file}: cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`]);
+    }
+    try {
+      raw = JSON.parse(text);
+    } catch (error) {
+      throw new ConfigError([`config file ${file}: not valid JSON (${(error as Error).message})`]);
+    }
+  }
+  return parseConfig(raw, env);
+}

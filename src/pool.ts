@@ -1,0 +1,226 @@
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type pg from 'pg';
+import { FoundBlockHandler } from './chain/found-blocks.js';
+import { RpcClient } from './chain/rpc.js';
+import { TemplateSource, type TemplateUpdate } from './chain/template-source.js';
+import type { Config } from './ops/config.js';
+import { databaseCheck, litecoindCheck, startHttpServer, templateFreshCheck, type HttpServer, type ReadinessCheck } from './ops/http.js';
+import { createLogger } from './ops/logger.js';
+import { metrics as defaultMetrics, rpcMethodLabel, type Metrics } from './ops/metrics.js';
+import { JobManager } from './stratum/job-manager.js';
+import { StratumServer } from './stratum/server.js';
+import { ShareProcessor, type AcceptedShare, type ShareSink } from './stratum/share-processor.js';
+import { BlocksRepo } from './store/blocks.js';
+import { createPool } from './store/db.js';
+import { checkSchema } from './store/migrations.js';
+import { ShareWriter } from './store/share-writer.js';
+import { decodeAddress } from './work/address.js';
+import { networkDifficultyFromBits } from './work/difficulty.js';
+import { createHasher } from './work/scrypt.js';
+
+const EXTRANONCE1_SIZE = 4;
+
+/** Without a database (regtest only): shares are logged, not kept. */
+class LogOnlyShareSink implements ShareSink {
+  constructor(private readonly logger: Logger) {}
+  async write(share: AcceptedShare): Promise<void> {
+    this.logger.debug({ shareId: share.shareId, address: share.address, difficulty: share.difficulty }, 'share accepted (not recorded: no database)');
+  }
+}
+
+export interface RunningPool {
+  stratumPorts: number[];
+  httpUrl: string | undefined;
+  server: StratumServer;
+  jobs: JobManager;
+  shares: ShareProcessor;
+  blocks: FoundBlockHandler;
+  templates: TemplateSource;
+  db: pg.Pool | undefined;
+  stop(): Promise<void>;
+}
+
+/**
+ * Wires the roles together, data flowing one way: litecoind → templates → jobs → miners → shares →
+ * store, and found blocks → litecoind.
+ */
+export async function startPool(config: Config, options: { metrics?: Metrics; logger?: Logger } = {}): Promise<RunningPool> {
+  const logger = options.logger ?? createLogger('pool');
+  const metrics = options.metrics ?? defaultMetrics;
+  const payoutScript = decodeAddress(config.pool.address, config.network);
+
+  const rpc = new RpcClient({
+    url: config.node.rpcUrl,
+    cookieFile: config.node.cookieFile,
+    timeoutMs: config.node.timeoutMs,
+    onCall: (method, seconds, ok) => {
+      const label = rpcMethodLabel(method);
+      metrics.rpcDurationSeconds.observe({ method: label }, seconds);
+      if (!ok) metrics.rpcErrorsTotal.inc({ method: label });
+    },
+  });
+
+  let db: pg.Pool | undefined;
+  let writer: ShareWriter | undefined;
+  let blocksRepo: BlocksRepo | undefined;
+  if (config.database.url) {
+    db = createPool({ url: config.database.url, max: config.database.poolSize, logger, applicationName: `ltcpool-${config.instanceId}` });
+    await checkSchema(db);
+    writer = new ShareWriter({
+      pool: db,
+      spoolDir: path.resolve(config.database.spoolDir, `instance-${config.instanceId}`),
+      logger: logger.child({ module: 'share-writer' }),
+      metrics: {
+        queueDepth: metrics.shareQueueDepth,
+        batchSize: metrics.shareBatchSize,
+        commitSeconds: metrics.shareCommitSeconds,
+        spoolBytes: metrics.spoolBytes,
+        spoolShares: metrics.spoolShares,
+      },
+    });
+    await writer.start();
+    blocksRepo = new BlocksRepo(db, { spool: writer.spoolFile, logger });
+  } else {
+    logger.warn('no database configured: accepted shares are NOT recorded (regtest only)');
+  }
+
+  const templates = new TemplateSource({
+    rpc,
+    longpoll: config.node.longpoll,
+    pollIntervalMs: config.node.pollIntervalMs,
+    refreshIntervalMs: config.node.refreshSeconds * 1000,
+    logger: logger.child({ module: 'templates' }),
+    errorCounter: metrics.templateErrorsTotal,
+  });
+  templates.on('error', () => undefined);
+
+  const jobs = new JobManager({
+    payoutScript,
+    poolTag: Buffer.from(config.pool.tag, 'utf8'),
+    extranonce1Size: EXTRANONCE1_SIZE,
+    extranonce2Size: config.stratum.extranonce2Size,
+    maxJobs: config.stratum.maxJobs,
+    staleGraceMs: config.stratum.staleGraceMs,
+    rebroadcastMs: config.stratum.jobRebroadcastSeconds * 1000,
+  });
+
+  const blocks = new FoundBlockHandler({
+    rpc,
+    blocks: blocksRepo,
+    onAccepted: () => void templates.refresh().catch(() => undefined),
+    metrics,
+    logger: logger.child({ module: 'blocks' }),
+  });
+
+  const shares = new ShareProcessor({
+    jobs,
+    hasher: createHasher(config.stratum.hasher),
+    sink: writer ?? new LogOnlyShareSink(logger),
+    blocks,
+    instanceId: config.instanceId,
+    extranonce2Size: config.stratum.extranonce2Size,
+    ntimeMaxFutureSeconds: config.stratum.ntimeMaxFutureSeconds,
+    metrics,
+    logger: logger.child({ module: 'shares' }),
+  });
+
+  const { limits, vardiff } = config.stratum;
+  const server = new StratumServer({
+    host: config.stratum.host,
+    ports: config.stratum.ports,
+    instanceId: config.instanceId,
+    session: {
+      network: config.network,
+      extranonce2Size: config.stratum.extranonce2Size,
+      vardiff,
+      versionRollingMask: parseInt(config.stratum.versionRollingMask, 16) >>> 0,
+      maxLineBytes: limits.maxLineBytes,
+      maxWorkersPerConnection: limits.maxWorkersPerConnection,
+      maxJobsRemembered: config.stratum.maxJobs,
+    },
+    jobs,
+    shares,
+    metrics,
+    logger: logger.child({ module: 'stratum' }),
+    authorizeTimeoutMs: limits.authorizeTimeoutSeconds * 1000,
+    idleTimeoutMs: limits.idleTimeoutSeconds * 1000,
+    connectionsPerIp: limits.connectionsPerIp,
+  });
+
+  let lastTemplateAt: number | undefined;
+  templates.on('template', (update: TemplateUpdate) => {
+    lastTemplateAt = update.receivedAt;
+    const { template } = update;
+    metrics.networkHeight.set(template.height);
+    metrics.networkDifficulty.set(networkDifficultyFromBits(template.bits));
+    const job = jobs.onTemplate(template);
+    logger.debug({ height: template.height, job: job.id, txs: template.transactions.length, newBlock: update.newBlock }, 'new job');
+  });
+  metrics.setTemplateAgeSource(() => lastTemplateAt);
+
+  await templates.start();
+  jobs.startRebroadcastTimer();
+  await server.listen();
+
+  let http: HttpServer | undefined;
+  if (config.http.enabled) {
+    const readiness: ReadinessCheck[] = [
+      litecoindCheck(rpc),
+      templateFreshCheck(() => lastTemplateAt, Math.max(120, config.node.refreshSeconds * 4)),
+    ];
+    if (db) readiness.push(databaseCheck(db));
+    http = await startHttpServer({
+      host: config.http.host,
+      port: config.http.port,
+      readiness,
+      logger: logger.child({ module: 'http' }),
+      registry: metrics.registry,
+      api: db
+        ? {
+            db,
+            network: config.network,
+            stats: {
+              poolSummary: () => {
+                const current = jobs.current;
+                const counts = server.stats();
+                const hashrate = shares.hashrate();
+                metrics.poolHashrate.set(hashrate);
+                return {
+                  hashrate,
+                  miners: counts.miners,
+                  workers: counts.workers,
+                  connections: counts.connections,
+                  network: current ? { height: current.height, difficulty: networkDifficultyFromBits(current.template.bits) } : null,
+                  feePercent: config.payouts.feePercent,
+                  scheme: config.payouts.scheme.toUpperCase(),
+                };
+              },
+            },
+          }
+        : undefined,
+    });
+  }
+  const hashrateTimer = setInterval(() => metrics.poolHashrate.set(shares.hashrate()), 10_000);
+  hashrateTimer.unref();
+
+  logger.info({ network: config.network, stratum: server.boundPorts, http: http?.url, height: jobs.current?.height }, 'ltcpool is serving');
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      logger.info('shutting down: asking miners to reconnect, flushing shares');
+      clearInterval(hashrateTimer);
+      jobs.stopRebroadcastTimer();
+      templates.stop();
+      await server.close({ reconnect: true });
+      await blocks.drain();
+      await writer?.close();
+      await http?.close();
+      await db?.end();
+      rpc.close?.();
+      logger.info('stopped');
+    })());
+
+  return { stratumPorts: server.boundPorts, httpUrl: http?.url, server, jobs, shares, blocks, templates, db, stop };
+}

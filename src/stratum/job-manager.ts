@@ -1,0 +1,102 @@
+import { EventEmitter } from 'node:events';
+import { buildJob, type Job } from '../work/job.js';
+import type { BlockTemplate } from '../work/template.js';
+
+export interface JobManagerOptions {
+  payoutScript: Buffer;
+  poolTag: Buffer;
+  extranonce1Size: number;
+  extranonce2Size: number;
+  maxJobs: number;
+  staleGraceMs: number;
+  rebroadcastMs: number;
+  now?: () => number;
+}
+
+export type JobLookup = { job: Job; state: 'current' | 'previous-block-grace' } | { job: Job; state: 'stale' } | undefined;
+
+interface TrackedJob {
+  job: Job;
+  /** Set when a newer block made this job's block stale; shares still count until then. */
+  staleAt?: number;
+}
+
+/**
+ * Turns templates into jobs and remembers the recent ones, so a share is judged against the work it
+ * was made for. Emits 'job' (job, cleanJobs) for every job to broadcast.
+ */
+export class JobManager extends EventEmitter {
+  private readonly jobs = new Map<string, TrackedJob>();
+  private nextId = Math.floor(Math.random() * 0xffff);
+  private currentJob: Job | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly now: () => number;
+
+  constructor(private readonly options: JobManagerOptions) {
+    super();
+    this.now = options.now ?? Date.now;
+  }
+
+  get current(): Job | undefined {
+    return this.currentJob;
+  }
+
+  /** A template from litecoind: a new job, clean when the previous block changed. */
+  onTemplate(template: BlockTemplate): Job {
+    const now = this.now();
+    const newBlock = !this.currentJob || this.currentJob.template.previousblockhash !== template.previousblockhash;
+    if (newBlock) {
+      for (const tracked of this.jobs.values()) tracked.staleAt ??= now + this.options.staleGraceMs;
+    }
+    return this.publish(template, newBlock, now);
+  }
+
+  /** Fresh work from the current template (new ntime), so miners never sit on one job for long. */
+  rebroadcast(): Job | undefined {
+    if (!this.currentJob) return undefined;
+    const now = this.now();
+    const template = { ...this.currentJob.template, curtime: Math.max(this.currentJob.template.curtime, Math.floor(now / 1000)) };
+    return this.publish(template, false, now);
+  }
+
+  startRebroadcastTimer(): void {
+    this.stopRebroadcastTimer();
+    const period = Math.max(1000, Math.floor(this.options.rebroadcastMs / 4));
+    this.timer = setInterval(() => {
+      if (this.currentJob && this.now() - this.currentJob.createdAt >= this.options.rebroadcastMs) this.rebroadcast();
+    }, period);
+    this.timer.unref();
+  }
+
+  stopRebroadcastTimer(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  lookup(jobId: string): JobLookup {
+    const tracked = this.jobs.get(jobId);
+    if (!tracked) return undefined;
+    if (tracked.staleAt === undefined) return { job: tracked.job, state: 'current' };
+    return this.now() <= tracked.staleAt ? { job: tracked.job, state: 'previous-block-grace' } : { job: tracked.job, state: 'stale' };
+  }
+
+  private publish(template: BlockTemplate, cleanJobs: boolean, now: number): Job {
+    this.nextId = (this.nextId + 1) % 0x100000000;
+    const job = buildJob(template, {
+      id: this.nextId.toString(16),
+      payoutScript: this.options.payoutScript,
+      poolTag: this.options.poolTag,
+      extranonce1Size: this.options.extranonce1Size,
+      extranonce2Size: this.options.extranonce2Size,
+      createdAt: now,
+    });
+    this.jobs.set(job.id, { job });
+    while (this.jobs.size > this.options.maxJobs) {
+      const oldest = this.jobs.keys().next().value as string;
+      this.jobs.delete(oldest);
+    }
+    this.currentJob = job;
+    this.emit('job', job, cleanJobs);
+    return job;
+  }
+}

@@ -1,0 +1,217 @@
+import type { Logger } from 'pino';
+import type { Metrics } from '../ops/metrics.js';
+import { reversed } from '../work/bytes.js';
+import { difficultyToTarget, networkDifficultyFromBits } from '../work/difficulty.js';
+import { blockHash } from '../work/header.js';
+import type { Job } from '../work/job.js';
+import type { ScryptHasher } from '../work/scrypt.js';
+import { blockForShare, buildShareWork, checkShareFields, judgeHash, type RejectReason } from '../work/share.js';
+import { ERROR_CODES } from './codec.js';
+import type { JobManager } from './job-manager.js';
+import type { AcceptedShare } from '../store/share-writer.js';
+
+export type { AcceptedShare };
+
+/** Where accepted shares go; write() resolves once the share is durable. */
+export interface ShareSink {
+  write(share: AcceptedShare): Promise<void>;
+}
+
+export interface FoundBlock {
+  job: Job;
+  hash: string;
+  hex: string;
+  address: string;
+  worker: string;
+  shareDifficulty: number;
+  shareId: string;
+}
+
+/** Persists and submits found blocks (the most valuable event in the system). */
+export interface BlockHandler {
+  onBlockFound(block: FoundBlock): void;
+}
+
+/** What the share processor needs to know about the connection a share came from. */
+export interface Submitter {
+  readonly subscribed: boolean;
+  readonly extranonce1: Buffer;
+  readonly ip: string;
+  readonly versionMask: number;
+  workerFor(name: string): { address: string; worker: string } | undefined;
+  /** The difficulty a share for this job is judged at, or undefined if the job was never sent here. */
+  difficultyForJob(jobId: string): number | undefined;
+  /** False when this exact share was already submitted on this connection. */
+  recordSubmission(jobId: string, key: string): boolean;
+}
+
+export type SubmitOutcome =
+  | { accepted: true; difficulty: number; block: boolean }
+  | { accepted: false; reason: RejectReason; code: number; message: string };
+
+export interface ShareProcessorOptions {
+  jobs: JobManager;
+  hasher: ScryptHasher;
+  sink: ShareSink;
+  blocks: BlockHandler;
+  instanceId: number;
+  extranonce2Size: number;
+  ntimeMaxFutureSeconds: number;
+  metrics: Metrics;
+  logger: Logger;
+  now?: () => number;
+}
+
+const REJECT_CODES: Record<RejectReason, number> = {
+  'job-not-found': ERROR_CODES.jobNotFound,
+  stale: ERROR_CODES.jobNotFound,
+  duplicate: ERROR_CODES.duplicate,
+  'low-difficulty': ERROR_CODES.lowDifficulty,
+  unauthorized: ERROR_CODES.unauthorized,
+  'not-subscribed': ERROR_CODES.notSubscribed,
+  'bad-extranonce2': ERROR_CODES.other,
+  'bad-ntime': ERROR_CODES.other,
+  'bad-nonce': ERROR_CODES.other,
+  'bad-version': ERROR_CODES.other,
+  malformed: ERROR_CODES.other,
+  other: ERROR_CODES.other,
+};
+
+const REJECT_MESSAGES: Partial<Record<RejectReason, string>> = {
+  'job-not-found': 'Job not found',
+  stale: 'Stale share: the block changed',
+  duplicate: 'Duplicate share',
+  'low-difficulty': 'Low difficulty share',
+  unauthorized: 'Unauthorized worker',
+  'not-subscribed': 'Not subscribed',
+};
+
+/** Hashes per share of difficulty 1 with Scrypt's diff1 (0xffff·2^224): 2^256 / diff1. */
+export const HASHES_PER_DIFFICULTY = 2 ** 32 / 0xffff;
+
+/**
+ * Judges mining.submit: cheapest checks first, then Scrypt, then durable storage before the answer.
+ */
+export class ShareProcessor {
+  private readonly now: () => number;
+  private readonly difficultyWindow: Array<{ at: number; difficulty: number }> = [];
+  private readonly networkDifficultyCache = new Map<string, number>();
+
+  constructor(private readonly options: ShareProcessorOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  async submit(submitter: Submitter, params: unknown[]): Promise<SubmitOutcome> {
+    const outcome = await this.judge(submitter, params);
+    const { metrics } = this.options;
+    if (outcome.accepted) {
+      metrics.sharesTotal.inc({ result: outcome.block ? 'block' : 'accepted' });
+      metrics.acceptedDifficultyTotal.inc(outcome.difficulty);
+      this.recordHashrate(outcome.difficulty);
+    } else {
+      metrics.sharesTotal.inc({ result: outcome.reason === 'stale' ? 'stale' : 'rejected' });
+      metrics.shareRejectsTotal.inc({ reason: outcome.reason });
+    }
+    return outcome;
+  }
+
+  /** Pool hashrate over the last `windowSeconds`, from accepted share difficulty. */
+  hashrate(windowSeconds = 600): number {
+    const since = this.now() - windowSeconds * 1000;
+    while (this.difficultyWindow.length > 0 && this.difficultyWindow[0].at < since - 3_600_000) this.difficultyWindow.shift();
+    let sum = 0;
+    for (const entry of this.difficultyWindow) if (entry.at >= since) sum += entry.difficulty;
+    return (sum * HASHES_PER_DIFFICULTY) / windowSeconds;
+  }
+
+  private recordHashrate(difficulty: number): void {
+    const now = this.now();
+    const last = this.difficultyWindow[this.difficultyWindow.length - 1];
+    // One bucket per second keeps this small at thousands of shares per second.
+    if (last && now - last.at < 1000) last.difficulty += difficulty;
+    else this.difficultyWindow.push({ at: now, difficulty });
+  }
+
+  private reject(reason: RejectReason, message?: string): SubmitOutcome {
+    return { accepted: false, reason, code: REJECT_CODES[reason], message: message ?? REJECT_MESSAGES[reason] ?? reason };
+  }
+
+  private async judge(submitter: Submitter, params: unknown[]): Promise<SubmitOutcome> {
+    if (!submitter.subscribed) return this.reject('not-subscribed');
+    if (params.length < 5 || params.length > 6 || params.some((p) => typeof p !== 'string')) {
+      return this.reject('malformed', 'mining.submit takes 5 or 6 string params: worker, job_id, extranonce2, ntime, nonce[, version_bits]');
+    }
+    const [workerName, jobId, extranonce2, ntime, nonce, versionBits] = params as string[];
+    const worker = submitter.workerFor(workerName);
+    if (!worker) return this.reject('unauthorized');
+    const found = this.options.jobs.lookup(jobId);
+    const sentDifficulty = submitter.difficultyForJob(jobId);
+    if (!found || sentDifficulty === undefined) return this.reject('job-not-found');
+    if (found.state === 'stale') return this.reject('stale');
+    const { job } = found;
+
+    const fields = checkShareFields(job, { extranonce2, ntime, nonce, versionBits }, {
+      extranonce2Size: this.options.extranonce2Size,
+      versionMask: submitter.versionMask,
+      now: Math.floor(this.now() / 1000),
+      maxFutureSeconds: this.options.ntimeMaxFutureSeconds,
+    });
+    if (!fields.ok) return this.reject(fields.reason, fields.message);
+    const key = `${extranonce2}${ntime}${nonce}${versionBits ?? ''}`.toLowerCase();
+    if (!submitter.recordSubmission(jobId, key)) return this.reject('duplicate');
+
+    const work = buildShareWork(job, submitter.extranonce1, fields.share);
+    const started = performance.now();
+    const pow = await this.options.hasher.hash(work.header);
+    this.options.metrics.scryptDurationSeconds.observe((performance.now() - started) / 1000);
+    const shareTarget = difficultyToTarget(sentDifficulty);
+    const verdict = judgeHash(pow, shareTarget, job.networkTarget);
+    // A hash under the network target is a block even when a miner's share difficulty sits above it.
+    if (!verdict.meetsShareTarget && !verdict.meetsNetworkTarget) return this.reject('low-difficulty');
+
+    const e1 = submitter.extranonce1.toString('hex');
+    const shareId = `${this.options.instanceId}:${e1}:${jobId}:${key}`;
+    const isBlock = verdict.meetsNetworkTarget;
+    if (isBlock) {
+      this.options.blocks.onBlockFound({
+        job,
+        hash: blockHash(work.header),
+        hex: blockForShare(job, work).toString('hex'),
+        address: worker.address,
+        worker: worker.worker,
+        shareDifficulty: sentDifficulty,
+        shareId,
+      });
+    }
+    try {
+      await this.options.sink.write({
+        time: new Date(this.now()),
+        address: worker.address,
+        worker: worker.worker,
+        difficulty: sentDifficulty,
+        networkDifficulty: this.networkDifficulty(job.template.bits),
+        height: job.height,
+        jobId,
+        hash: reversed(pow).toString('hex'),
+        isBlock,
+        ip: submitter.ip,
+        instanceId: this.options.instanceId,
+        shareId,
+      });
+    } catch (error) {
+      this.options.logger.error({ err: error, shareId }, 'share could not be recorded; answering with an error');
+      return this.reject('other', 'Share could not be recorded, please resubmit');
+    }
+    return { accepted: true, difficulty: sentDifficulty, block: isBlock };
+  }
+
+  private networkDifficulty(bits: string): number {
+    let value = this.networkDifficultyCache.get(bits);
+    if (value === undefined) {
+      value = networkDifficultyFromBits(bits);
+      if (this.networkDifficultyCache.size > 64) this.networkDifficultyCache.clear();
+      this.networkDifficultyCache.set(bits, value);
+    }
+    return value;
+  }
+}
