@@ -1,0 +1,43 @@
+/**
+ * Hashrate estimates from share difficulty.
+ *
+ * Scrypt pools use diff1 = 0xffff · 2^224 (DESIGN.md). A share of difficulty D has target diff1 / D, and a
+ * uniformly random 256-bit hash meets it with probability (diff1 / D) / 2^256, so the expected number of
+ * hashes per share is
+ *
+ *     H(D) = D · 2^256 / (0xffff · 2^224) = D · 2^32 / 0xffff ≈ D · 65537.00002 ≈ D · 2^16.
+ *
+ * Over a window of W seconds, hashrate = Σ D_i · 2^32 / 0xffff / W (hashes per second).
+ *
+ * litecoind's network difficulty uses Bitcoin's diff1 = 0xffff · 2^208, so one network block takes
+ * difficulty · 2^48 / 0xffff ≈ difficulty · 2^32 hashes; at Litecoin's 150 s target spacing the network
+ * hashrate is difficulty · 2^48 / 0xffff / 150.
+ */
+
+/** Expected hashes for one share of (Scrypt-convention) difficulty 1: 2^32 / 0xffff. */
+export const HASHES_PER_SHARE_DIFF1 = 2 ** 32 / 0xffff;
+
+/** Expected hashes for one block at network (Bitcoin-convention) difficulty 1: 2^48 / 0xffff. */
+export const HASHES_PER_NETWORK_DIFF1 = 2 ** 48 / 0xffff;
+
+export const LITECOIN_BLOCK_SPACING_SECONDS = 150;
+
+/** Hashes per second implied by the accepted share difficulty summed over a window of `windowSeconds`. */
+export function hashrateFromDifficulty(difficultySum: number, windowSeconds: number): number {
+  if (!Number.isFinite(difficultySum) || difficultySum < 0) throw new RangeError(`difficulty sum must be a finite number >= 0, got ${difficultySum}`);
+  if (!Number.isFinite(windowSeconds) || windowSeconds <= 0) throw new RangeError(`window must be > 0 seconds, got ${windowSeconds}`);
+  return (difficultySum * HASHES_PER_SHARE_DIFF1) / windowSeconds;
+}
+
+/** Network hashes per second implied by litecoind's difficulty (Bitcoin diff1) and the block spacing. */
+export function networkHashrate(networkDifficulty: number, blockSpacingSeconds = LITECOIN_BLOCK_SPACING_SECONDS): number {
+  if (!Number.isFinite(networkDifficulty) || networkDifficulty < 0) throw new RangeError(`network difficulty must be >= 0, got ${networkDifficulty}`);
+  if (!Number.isFinite(blockSpacingSeconds) || blockSpacingSeconds <= 0) throw new RangeError(`block spacing must be > 0, got ${blockSpacingSeconds}`);
+  return (networkDifficulty * HASHES_PER_NETWORK_DIFF1) / blockSpacingSeconds;
+}
+
+/** Expected seconds for the pool to find a block at `poolHashrate` (Infinity when the pool has no hashrate). */
+export function expectedSecondsPerBlock(networkDifficulty: number, poolHashrate: number): number {
+  if (!(poolHashrate > 0)) return Infinity;
+  return (networkDifficulty * HASHES_PER_NETWORK_DIFF1) / poolHashrate;
+}

@@ -1,0 +1,148 @@
+import type { SqlQueryable } from './types.js';
+import { hashrateFromDifficulty } from './hashrate.js';
+
+/**
+ * Read-only SQL for the JSON API, against src/store/migrations (001_core: miners, workers, shares, blocks;
+ * 002_ledger: credits, payments, balances view). Litoshi amounts stay exact: bigint columns are returned as decimal strings.
+ */
+
+export const BLOCK_STATUSES_DB = ['candidate', 'submitted', 'accepted', 'rejected', 'confirmed', 'orphaned'] as const;
+export type BlockStatusDb = (typeof BLOCK_STATUSES_DB)[number];
+
+export interface BlockRow {
+  height: number;
+  hash: string;
+  status: BlockStatusDb;
+  finder: string;
+  worker: string;
+  rewardLitoshis: string;
+  shareDifficulty: number;
+  networkDifficulty: number;
+  confirmations: number;
+  submitResult: string | null;
+  foundAt: Date;
+  updatedAt: Date;
+}
+
+export async function recentBlocks(db: SqlQueryable, limit: number, status?: BlockStatusDb): Promise<BlockRow[]> {
+  const { rows } = await db.query(
+    `SELECT height, hash, status, finder, worker, reward_litoshis::text AS "rewardLitoshis",
+            share_difficulty AS "shareDifficulty", network_difficulty AS "networkDifficulty",
+            confirmations, submit_result AS "submitResult", created_at AS "foundAt", updated_at AS "updatedAt"
+       FROM blocks
+      WHERE ($2::text IS NULL OR status = $2::text)
+      ORDER BY height DESC, id DESC
+      LIMIT $1`,
+    [limit, status ?? null],
+  );
+  return rows as BlockRow[];
+}
+
+export async function blockCountsByStatus(db: SqlQueryable): Promise<Record<string, number>> {
+  const { rows } = await db.query(`SELECT status, count(*)::int AS n FROM blocks GROUP BY status`);
+  const counts: Record<string, number> = Object.fromEntries(BLOCK_STATUSES_DB.map((s) => [s, 0]));
+  for (const row of rows as { status: string; n: number }[]) counts[row.status] = row.n;
+  return counts;
+}
+
+export interface MinerRow {
+  address: string;
+  firstSeen: Date;
+  lastSeen: Date;
+}
+
+export async function findMiner(db: SqlQueryable, address: string): Promise<MinerRow | undefined> {
+  const { rows } = await db.query(
+    `SELECT address, first_seen AS "firstSeen", last_seen AS "lastSeen" FROM miners WHERE address = $1`,
+    [address],
+  );
+  return rows[0] as MinerRow | undefined;
+}
+
+export interface WorkerStats {
+  name: string;
+  /** Hashes per second over the window. */
+  hashrate: number;
+  shares: number;
+  difficultySum: number;
+  lastShareAt: Date | null;
+  lastSeen: Date | null;
+}
+
+/** Every known worker of `address` (idle ones too) with its share count and hashrate over the last `windowSeconds`. */
+export async function workerStats(db: SqlQueryable, address: string, windowSeconds: number): Promise<WorkerStats[]> {
+  const { rows } = await db.query(
+    `SELECT coalesce(w.name, s.worker) AS name, w.last_seen AS "lastSeen",
+            coalesce(s.shares, 0)::int AS shares, coalesce(s.difficulty_sum, 0)::float8 AS "difficultySum",
+            s.last_share AS "lastShareAt"
+       FROM (SELECT name, last_seen FROM workers WHERE address = $1) w
+       FULL JOIN (SELECT worker, count(*) AS shares, sum(difficulty) AS difficulty_sum, max(time) AS last_share
+                    FROM shares
+                   WHERE address = $1 AND time >= now() - make_interval(secs => $2)
+                   GROUP BY worker) s
+         ON s.worker = w.name
+      ORDER BY 1`,
+    [address, windowSeconds],
+  );
+  return (rows as Omit<WorkerStats, 'hashrate'>[]).map((row) => ({
+    name: row.name,
+    hashrate: hashrateFromDifficulty(row.difficultySum, windowSeconds),
+    shares: row.shares,
+    difficultySum: row.difficultySum,
+    lastShareAt: row.lastShareAt,
+    lastSeen: row.lastSeen,
+  }));
+}
+
+/** True when the address ever submitted a share, for miners whose miners row is missing. */
+export async function hasShares(db: SqlQueryable, address: string): Promise<boolean> {
+  const { rows } = await db.query(`SELECT EXISTS (SELECT 1 FROM shares WHERE address = $1) AS found`, [address]);
+  return (rows[0] as { found: boolean } | undefined)?.found === true;
+}
+
+export interface PaymentRow {
+  id: string;
+  address: string;
+  amountLitoshis: string;
+  /** pending | sent | failed | set_aside (002_ledger). */
+  status: string;
+  txid: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export async function recentPayments(db: SqlQueryable, limit: number, address?: string): Promise<PaymentRow[]> {
+  const { rows } = await db.query(
+    `SELECT id::text AS id, address, amount::text AS "amountLitoshis", status, txid,
+            created_at AS "createdAt", updated_at AS "updatedAt"
+       FROM payments
+      WHERE ($2::text IS NULL OR address = $2::text)
+      ORDER BY created_at DESC, id DESC
+      LIMIT $1`,
+    [limit, address ?? null],
+  );
+  return rows as PaymentRow[];
+}
+
+/** From 002_ledger's balances view (matured credits minus sent, pending and set-aside payments). */
+export interface Balance {
+  /** Payable now. */
+  balanceLitoshis: string;
+  /** Credits of blocks not matured yet (shown, not payable). */
+  immatureLitoshis: string;
+  /** Recorded before the wallet call, outcome not known yet. */
+  pendingLitoshis: string;
+  /** Sent to the address so far. */
+  paidLitoshis: string;
+}
+
+export async function minerBalance(db: SqlQueryable, address: string): Promise<Balance> {
+  const { rows } = await db.query(
+    `SELECT balance::text AS "balanceLitoshis", immature::text AS "immatureLitoshis",
+            pending::text AS "pendingLitoshis", sent::text AS "paidLitoshis"
+       FROM balances
+      WHERE address = $1`,
+    [address],
+  );
+  return (rows[0] as Balance | undefined) ?? { balanceLitoshis: '0', immatureLitoshis: '0', pendingLitoshis: '0', paidLitoshis: '0' };
+}

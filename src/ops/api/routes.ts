@@ -1,0 +1,87 @@
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import { decodeAddress } from '../../work/address.js';
+import { HttpError } from './errors.js';
+import { networkHashrate } from './hashrate.js';
+import { BLOCK_STATUSES_DB, type BlockStatusDb, blockCountsByStatus, findMiner, hasShares, minerBalance, recentBlocks, recentPayments, workerStats } from './queries.js';
+import type { ApiDeps } from './types.js';
+
+const LAST_BLOCKS_ON_POOL_PAGE = 10;
+const PAYMENTS_ON_MINER_PAGE = 20;
+
+const limitSchema = { type: 'integer', minimum: 1, maximum: 500, default: 50 } as const;
+// Cheap shape check before the real decode: base58 / bech32 characters only, bounded length.
+const addressSchema = { type: 'string', minLength: 1, maxLength: 130, pattern: '^[A-Za-z0-9]+$' } as const;
+
+/** The read-only JSON API, meant to be registered with { prefix: '/api' }. */
+export function apiRoutes(deps: ApiDeps): FastifyPluginAsync {
+  const validateAddress = deps.validateAddress ?? ((address: string) => void decodeAddress(address, deps.network));
+  const windowSeconds = deps.hashrateWindowSeconds ?? 600;
+
+  return async (app: FastifyInstance) => {
+    app.get('/pool', async () => {
+      const summary = deps.stats.poolSummary();
+      const [counts, last] = await Promise.all([blockCountsByStatus(deps.db), recentBlocks(deps.db, LAST_BLOCKS_ON_POOL_PAGE)]);
+      return {
+        hashrate: summary.hashrate,
+        miners: summary.miners,
+        workers: summary.workers,
+        connections: summary.connections,
+        network: summary.network && { ...summary.network, hashrate: networkHashrate(summary.network.difficulty) },
+        feePercent: summary.feePercent,
+        scheme: summary.scheme,
+        blocks: { counts, last },
+      };
+    });
+
+    app.get<{ Params: { address: string } }>(
+      '/miners/:address',
+      { schema: { params: { type: 'object', properties: { address: addressSchema }, required: ['address'] } } },
+      async (request) => {
+        const { address } = request.params;
+        try {
+          validateAddress(address);
+        } catch (error) {
+          throw new HttpError(400, error instanceof Error ? error.message : `invalid address ${address}`);
+        }
+        const miner = await findMiner(deps.db, address);
+        if (!miner && !(await hasShares(deps.db, address))) throw new HttpError(404, `unknown miner ${address}`);
+        const [workers, balance, payments] = await Promise.all([
+          workerStats(deps.db, address, windowSeconds),
+          minerBalance(deps.db, address),
+          recentPayments(deps.db, PAYMENTS_ON_MINER_PAGE, address),
+        ]);
+        return {
+          address,
+          firstSeen: miner?.firstSeen ?? null,
+          lastSeen: miner?.lastSeen ?? null,
+          windowSeconds,
+          hashrate: workers.reduce((sum, w) => sum + w.hashrate, 0),
+          shares: workers.reduce((sum, w) => sum + w.shares, 0),
+          workers,
+          ...balance,
+          payments,
+        };
+      },
+    );
+
+    app.get<{ Querystring: { limit: number; status?: BlockStatusDb } }>(
+      '/blocks',
+      {
+        schema: {
+          querystring: {
+            type: 'object',
+            properties: { limit: limitSchema, status: { type: 'string', enum: [...BLOCK_STATUSES_DB] } },
+            additionalProperties: false,
+          },
+        },
+      },
+      async (request) => ({ blocks: await recentBlocks(deps.db, request.query.limit, request.query.status) }),
+    );
+
+    app.get<{ Querystring: { limit: number } }>(
+      '/payments',
+      { schema: { querystring: { type: 'object', properties: { limit: limitSchema }, additionalProperties: false } } },
+      async (request) => ({ payments: await recentPayments(deps.db, request.query.limit) }),
+    );
+  };
+}

@@ -1,0 +1,35 @@
+import type { NetworkName } from '../../work/address.js';
+import type { SqlQueryable } from './readiness.js';
+
+export type { SqlQueryable };
+
+/** Live, in-memory figures the stratum layer knows better than the database. */
+export interface PoolSummary {
+  /** Hashes per second, from recently accepted share difficulty (see hashrate.ts). */
+  hashrate: number;
+  /** Distinct payout addresses with an authorized worker. */
+  miners: number;
+  workers: number;
+  connections: number;
+  /** null until the first block template arrived. */
+  network: { height: number; difficulty: number } | null;
+  /** Pool fee in percent of the block reward (1 = 1 %). */
+  feePercent: number;
+  /** Reward scheme name, e.g. 'PPLNS'. */
+  scheme: string;
+}
+
+export interface PoolStatsProvider {
+  poolSummary(): PoolSummary;
+}
+
+export interface ApiDeps {
+  /** A pg.Pool (or anything with its query signature); the API only reads. */
+  db: SqlQueryable;
+  stats: PoolStatsProvider;
+  network: NetworkName;
+  /** Throws an Error whose message says why the address is invalid. Default: decodeAddress(address, network). */
+  validateAddress?: (address: string) => void;
+  /** Window for per-worker hashrate on /api/miners/:address. Default 600 s. */
+  hashrateWindowSeconds?: number;
+}

@@ -1,0 +1,76 @@
+import Fastify, { type FastifyBaseLogger, LogController } from 'fastify';
+import pino from 'pino';
+import type { Registry } from 'prom-client';
+import { apiRoutes } from './api/routes.js';
+import { installErrorHandlers } from './api/errors.js';
+import { type ReadinessCheck, runReadinessChecks } from './api/readiness.js';
+import type { ApiDeps } from './api/types.js';
+import { registry as defaultRegistry } from './metrics.js';
+
+export type { ReadinessCheck, CheckResult } from './api/readiness.js';
+export { litecoindCheck, templateFreshCheck, databaseCheck } from './api/readiness.js';
+export type { ApiDeps, PoolStatsProvider, PoolSummary } from './api/types.js';
+
+export interface HttpServerOptions {
+  /** Default 127.0.0.1. In a container set 0.0.0.0 and publish the port to the host's loopback only. */
+  host?: string;
+  /** 0 picks a free port (see the returned url). */
+  port: number;
+  readiness: ReadinessCheck[];
+  /** Without it /api/* is not mounted (e.g. the payouts process serving only metrics and health). */
+  api?: ApiDeps;
+  logger?: pino.Logger;
+  /** Default: the process-wide registry from metrics.ts. */
+  registry?: Registry;
+  /** A readiness check slower than this counts as failed. Default 3000 ms. */
+  readinessTimeoutMs?: number;
+}
+
+export interface HttpServer {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** GET /metrics, /healthz, /readyz and the read-only JSON API under /api. */
+export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
+  const logger = options.logger ?? pino({ level: 'silent' });
+  const registry = options.registry ?? defaultRegistry;
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    // Prometheus scrapes every few seconds; per-request info logs would drown the useful ones. Errors are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 16 * 1024,
+    connectionTimeout: 30_000,
+    requestTimeout: 30_000,
+    // Long enough for any address the validator should see (MWEB addresses run ~120 chars); longer gets 414.
+    routerOptions: { maxParamLength: 200 },
+  });
+  installErrorHandlers(app);
+
+  app.get('/metrics', async (_request, reply) => {
+    const body = await registry.metrics();
+    return reply.header('content-type', registry.contentType).send(body);
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (_request, reply) => {
+    const result = await runReadinessChecks(options.readiness, options.readinessTimeoutMs);
+    return reply.status(result.ready ? 200 : 503).send({ status: result.ready ? 'ready' : 'not-ready', checks: result.checks });
+  });
+
+  if (options.api) await app.register(apiRoutes(options.api), { prefix: '/api' });
+
+  const host = options.host ?? '127.0.0.1';
+  await app.listen({ host, port: options.port });
+  const address = app.server.address();
+  if (address === null || typeof address === 'string') throw new Error('http server: could not read the bound address');
+  const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  logger.info({ host: address.address, port: address.port }, 'http server listening');
+  return {
+    url: `http://${urlHost}:${address.port}`,
+    port: address.port,
+    close: () => app.close(),
+  };
+}

@@ -1,0 +1,183 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Every prom-client instrument of the pool. Names are fixed by CONVENTIONS.md ("Metric names"). */
+
+export const METRIC_PREFIX = 'ltcpool_';
+
+export const SHARE_RESULTS = ['accepted', 'rejected', 'stale', 'block'] as const;
+export type ShareResult = (typeof SHARE_RESULTS)[number];
+
+export const REJECT_REASONS = [
+  'job-not-found',
+  'stale',
+  'duplicate',
+  'low-difficulty',
+  'unauthorized',
+  'not-subscribed',
+  'bad-extranonce2',
+  'bad-ntime',
+  'bad-nonce',
+  'bad-version',
+  'malformed',
+  'other',
+] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
+export const BLOCK_STATUSES = ['found', 'accepted', 'rejected', 'orphaned', 'confirmed'] as const;
+export type BlockStatus = (typeof BLOCK_STATUSES)[number];
+
+/** Any string outside the fixed reason set becomes 'other', so a caller can never blow up label cardinality. */
+export function rejectReasonLabel(reason: string): RejectReason {
+  return (REJECT_REASONS as readonly string[]).includes(reason) ? (reason as RejectReason) : 'other';
+}
+
+/**
+ * RPC method names come from our own code, but keep the label safe anyway: a lower-case identifier of at most
+ * 40 characters passes, anything else is 'other'.
+ */
+export function rpcMethodLabel(method: string): string {
+  return /^[a-z][a-z0-9_]{0,39}$/.test(method) ? method : 'other';
+}
+
+// Seconds. RPC spans a fast getblockcount to a slow getblocktemplate on a full mempool or a wallet send.
+export const RPC_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+// Seconds. One Scrypt (N=1024,r=1,p=1) hash takes ~1 ms in JS, far less natively.
+export const SCRYPT_DURATION_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1];
+// Seconds. One group-commit transaction to PostgreSQL.
+export const COMMIT_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+// Shares per group-commit transaction.
+export const BATCH_SIZE_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
+
+export interface CreateMetricsOptions {
+  /** Register prom-client's process/Node.js metrics (prefixed ltcpool_, e.g. ltcpool_process_cpu_seconds_total). Default true. */
+  defaultMetrics?: boolean;
+}
+
+export function createMetrics(options: CreateMetricsOptions = {}) {
+  const registry = new Registry();
+  const registers = [registry];
+
+  // Set by the template source owner; the gauge reads it on every scrape so the age keeps growing
+  // while no new template arrives (which is exactly when the alert must fire).
+  let templateReceivedAt: (() => number | undefined) | undefined;
+
+  const instruments = {
+    connections: new Gauge({ name: 'ltcpool_connections', help: 'Open Stratum TCP connections', registers }),
+    minersAuthorized: new Gauge({ name: 'ltcpool_miners_authorized', help: 'Distinct payout addresses with at least one authorized worker', registers }),
+    workersAuthorized: new Gauge({ name: 'ltcpool_workers_authorized', help: 'Authorized Stratum workers (sessions)', registers }),
+    sharesTotal: new Counter({
+      name: 'ltcpool_shares_total',
+      help: 'Submitted shares by result (block = share that also met the network target)',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+    shareRejectsTotal: new Counter({
+      name: 'ltcpool_share_rejects_total',
+      help: `Rejected shares by reason (one of: ${REJECT_REASONS.join(', ')})`,
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    acceptedDifficultyTotal: new Counter({
+      name: 'ltcpool_accepted_difficulty_total',
+      help: 'Sum of the share difficulty of accepted shares (Scrypt diff1 = 0xffff*2^224); rate()*2^32/0xffff = hashes/s',
+      registers,
+    }),
+    poolHashrate: new Gauge({ name: 'ltcpool_pool_hashrate', help: 'Pool hashrate estimated from accepted shares, hashes per second', registers }),
+    blocksTotal: new Counter({
+      name: 'ltcpool_blocks_total',
+      help: 'Block events by status (found, accepted, rejected, orphaned, confirmed)',
+      labelNames: ['status'] as const,
+      registers,
+    }),
+    networkDifficulty: new Gauge({ name: 'ltcpool_network_difficulty', help: 'Network difficulty as litecoind reports it (Bitcoin diff1)', registers }),
+    networkHeight: new Gauge({ name: 'ltcpool_network_height', help: 'Height of the block the current template builds on top of + 1', registers }),
+    templateAgeSeconds: new Gauge({
+      name: 'ltcpool_template_age_seconds',
+      help: 'Seconds since the last block template was received from litecoind',
+      registers,
+      collect() {
+        const receivedAt = templateReceivedAt?.();
+        if (receivedAt !== undefined && receivedAt > 0) this.set(Math.max(0, (Date.now() - receivedAt) / 1000));
+      },
+    }),
+    templateErrorsTotal: new Counter({ name: 'ltcpool_template_errors_total', help: 'Failed getblocktemplate fetches', registers }),
+    rpcDurationSeconds: new Histogram({
+      name: 'ltcpool_rpc_duration_seconds',
+      help: 'litecoind JSON-RPC call duration by method',
+      labelNames: ['method'] as const,
+      buckets: RPC_DURATION_BUCKETS,
+      registers,
+    }),
+    rpcErrorsTotal: new Counter({
+      name: 'ltcpool_rpc_errors_total',
+      help: 'litecoind JSON-RPC calls that failed (RPC error or transport error) by method',
+      labelNames: ['method'] as const,
+      registers,
+    }),
+    scryptDurationSeconds: new Histogram({
+      name: 'ltcpool_scrypt_duration_seconds',
+      help: 'Duration of one Scrypt proof-of-work hash',
+      buckets: SCRYPT_DURATION_BUCKETS,
+      registers,
+    }),
+    shareQueueDepth: new Gauge({ name: 'ltcpool_share_queue_depth', help: 'Accepted shares waiting for the next group commit', registers }),
+    shareBatchSize: new Histogram({
+      name: 'ltcpool_share_batch_size',
+      help: 'Shares written per group-commit transaction',
+      buckets: BATCH_SIZE_BUCKETS,
+      registers,
+    }),
+    shareCommitSeconds: new Histogram({
+      name: 'ltcpool_share_commit_seconds',
+      help: 'Duration of one group-commit transaction',
+      buckets: COMMIT_DURATION_BUCKETS,
+      registers,
+    }),
+    spoolBytes: new Gauge({ name: 'ltcpool_spool_bytes', help: 'Size of the local share spool (shares kept while PostgreSQL is unreachable)', registers }),
+    spoolShares: new Gauge({ name: 'ltcpool_spool_shares', help: 'Shares in the local spool waiting for replay', registers }),
+    payoutsPaidLitoshisTotal: new Counter({ name: 'ltcpool_payouts_paid_litoshis_total', help: 'Litoshis paid out to miners', registers }),
+    payoutsPendingLitoshis: new Gauge({ name: 'ltcpool_payouts_pending_litoshis', help: 'Credited litoshis not yet paid', registers }),
+    payoutsFailedTotal: new Counter({ name: 'ltcpool_payouts_failed_total', help: 'Payout runs or payments that failed', registers }),
+    walletShortfallLitoshis: new Gauge({
+      name: 'ltcpool_wallet_shortfall_litoshis',
+      help: 'Litoshis owed to miners beyond the wallet balance (0 when the wallet covers all pending payments)',
+      registers,
+    }),
+    bansTotal: new Counter({ name: 'ltcpool_bans_total', help: 'IP bans issued', registers }),
+    bannedIps: new Gauge({ name: 'ltcpool_banned_ips', help: 'IPs currently banned', registers }),
+  };
+
+  // Zero every fixed label value so each series exists from the start: rate() and absent-based alerts work
+  // before the first event, and dashboards show 0 rather than "no data".
+  for (const result of SHARE_RESULTS) instruments.sharesTotal.inc({ result }, 0);
+  for (const reason of REJECT_REASONS) instruments.shareRejectsTotal.inc({ reason }, 0);
+  for (const status of BLOCK_STATUSES) instruments.blocksTotal.inc({ status }, 0);
+
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+
+  return {
+    registry,
+    ...instruments,
+    /** Lets ltcpool_template_age_seconds be computed at scrape time from the template source's last success (ms epoch). */
+    setTemplateAgeSource(receivedAt: () => number | undefined): void {
+      templateReceivedAt = receivedAt;
+    },
+    /** Times an RPC call into ltcpool_rpc_duration_seconds / ltcpool_rpc_errors_total; fits RpcClientOptions.onCall. */
+    observeRpc(method: string, seconds: number, ok: boolean): void {
+      const label = rpcMethodLabel(method);
+      instruments.rpcDurationSeconds.observe({ method: label }, seconds);
+      if (!ok) instruments.rpcErrorsTotal.inc({ method: label });
+    },
+    /** Counts a rejected share under both ltcpool_shares_total{result} and ltcpool_share_rejects_total{reason}. */
+    recordReject(reason: string, result: 'rejected' | 'stale' = reason === 'stale' ? 'stale' : 'rejected'): void {
+      instruments.sharesTotal.inc({ result });
+      instruments.shareRejectsTotal.inc({ reason: rejectReasonLabel(reason) });
+    },
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** The process-wide instruments. Tests that need isolation call createMetrics() instead. */
+export const metrics: Metrics = createMetrics();
+export const registry: Registry = metrics.registry;

@@ -1,0 +1,187 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { createMetrics } from '../../src/ops/metrics.js';
+
+/**
+ * The Grafana dashboard, the Prometheus alert rules and the scrape config must only use metrics the pool
+ * registers. docker/prometheus/alerts.yml is written in a small YAML subset (every `expr:` is one line, plain
+ * or quoted; no block scalars), read here line by line since no YAML package is installed. A block scalar
+ * (`expr: |`) is still followed so a multi-line expression cannot slip past the check.
+ */
+
+const docker = (file: string) => readFileSync(new URL(`../../docker/${file}`, import.meta.url), 'utf8');
+
+const HISTOGRAM_SUFFIXES = ['_bucket', '_sum', '_count'];
+const METRIC_REFERENCE = /(?<![A-Za-z0-9_:])ltcpool_[A-Za-z0-9_:]*/g;
+
+/** Metric names referenced by PromQL text, with histogram series suffixes resolved against the registry. */
+function referencedMetrics(expressions: string[]): Set<string> {
+  const names = new Set<string>();
+  for (const expr of expressions) for (const match of expr.matchAll(METRIC_REFERENCE)) names.add(match[0]);
+  return names;
+}
+
+/** Names in `used` that the registry does not serve (a histogram's _bucket/_sum/_count count as served). */
+function unknownMetrics(used: Iterable<string>, registered: Map<string, string>): string[] {
+  const unknown: string[] = [];
+  for (const name of used) {
+    if (registered.has(name)) continue;
+    const suffix = HISTOGRAM_SUFFIXES.find((s) => name.endsWith(s));
+    const base = suffix ? name.slice(0, -suffix.length) : undefined;
+    const baseType = base ? registered.get(base) : undefined;
+    if (baseType === 'histogram' || baseType === 'summary') continue;
+    unknown.push(name);
+  }
+  return unknown.sort();
+}
+
+/** Every string under a key named expr or query, anywhere in a Grafana dashboard (panels, rows, templating, annotations). */
+function dashboardExpressions(node: unknown, out: string[] = []): string[] {
+  if (Array.isArray(node)) {
+    for (const item of node) dashboardExpressions(item, out);
+  } else if (node && typeof node === 'object') {
+    for (const [key, value] of Object.entries(node)) {
+      if ((key === 'expr' || key === 'query') && typeof value === 'string') out.push(value);
+      else dashboardExpressions(value, out);
+    }
+  }
+  return out;
+}
+
+/** The `expr:` values of a rules file in the documented YAML subset. */
+function alertExpressions(yaml: string): string[] {
+  const lines = yaml.split('\n');
+  const exprs: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const match = /^(\s*)(?:-\s+)?expr:\s*(.*)$/.exec(lines[i]);
+    if (!match) continue;
+    let value = match[2].trim();
+    if (value === '' || /^[|>][-+]?$/.test(value)) {
+      // Block scalar (or value on following lines): take every line indented deeper than the key.
+      const indent = match[1].length;
+      const block: string[] = [];
+      while (i + 1 < lines.length && (lines[i + 1].trim() === '' || lines[i + 1].search(/\S/) > indent)) block.push(lines[++i].trim());
+      value = block.join(' ').trim();
+    } else if ((value.startsWith('"') && value.endsWith('"')) || (value.startsWith("'") && value.endsWith("'"))) {
+      value = value.slice(1, -1);
+    }
+    exprs.push(value);
+  }
+  return exprs;
+}
+
+/** Top-level service blocks of a compose file: name -> its lines. */
+function composeServices(yaml: string): Map<string, string[]> {
+  const services = new Map<string, string[]>();
+  let inServices = false;
+  let current: string[] | undefined;
+  for (const line of yaml.split('\n')) {
+    if (/^\S/.test(line)) {
+      inServices = /^services:\s*$/.test(line);
+      current = undefined;
+      continue;
+    }
+    const service = /^ {2}([A-Za-z0-9_-]+):\s*$/.exec(line);
+    if (inServices && service) services.set(service[1], (current = []));
+    else if (inServices && current) current.push(line);
+  }
+  return services;
+}
+
+async function registeredMetrics(): Promise<Map<string, string>> {
+  const { registry } = createMetrics();
+  return new Map((await registry.getMetricsAsJSON()).map((m) => [m.name, String(m.type)]));
+}
+
+const dashboard = JSON.parse(docker('grafana/dashboards/ltcpool.json'));
+const alertsYaml = docker('prometheus/alerts.yml');
+const prometheusYaml = docker('prometheus/prometheus.yml');
+const composeYaml = docker('compose.yml');
+
+describe('metric references in docker/ (dashboard, alerts)', () => {
+  it('finds metric names, and resolves histogram suffixes only for histograms', () => {
+    const registered = new Map([['ltcpool_a_seconds', 'histogram'], ['ltcpool_b_total', 'counter']]);
+    const used = referencedMetrics(['histogram_quantile(0.9, sum by (le) (rate(ltcpool_a_seconds_bucket[5m])))', 'rate(ltcpool_b_total_count[5m]) + xltcpool_nope', 'ltcpool_Made_Up']);
+    expect([...used].sort()).toEqual(['ltcpool_Made_Up', 'ltcpool_a_seconds_bucket', 'ltcpool_b_total_count']);
+    expect(unknownMetrics(used, registered)).toEqual(['ltcpool_Made_Up', 'ltcpool_b_total_count']);
+  });
+
+  it('reads single-line, quoted and block-scalar expr values from the YAML subset', () => {
+    const yaml = ['rules:', '  - alert: A', '    expr: up == 0', "  - alert: B", "    expr: 'ltcpool_x > 1'", '  - alert: C', '    expr: |', '      sum(ltcpool_y)', '        > 2', '    for: 1m'].join('\n');
+    expect(alertExpressions(yaml)).toEqual(['up == 0', 'ltcpool_x > 1', 'sum(ltcpool_y) > 2']);
+  });
+
+  it('dashboard uses only registered metrics', async () => {
+    const exprs = dashboardExpressions(dashboard);
+    expect(exprs.length).toBeGreaterThan(30);
+    expect(unknownMetrics(referencedMetrics(exprs), await registeredMetrics())).toEqual([]);
+  });
+
+  it('alert rules use only registered metrics', async () => {
+    const exprs = alertExpressions(alertsYaml);
+    expect(exprs.length).toBe((alertsYaml.match(/^\s*- alert:/gm) ?? []).length);
+    expect(unknownMetrics(referencedMetrics(exprs), await registeredMetrics())).toEqual([]);
+  });
+
+  it('dashboard shows every pool metric (all but the default process metrics)', async () => {
+    const used = referencedMetrics(dashboardExpressions(dashboard));
+    const usedBases = new Set([...used].map((n) => n.replace(/_(bucket|sum|count)$/, '')));
+    const poolMetrics = [...(await registeredMetrics()).keys()].filter((n) => !/^ltcpool_(process|nodejs)_/.test(n));
+    expect(poolMetrics.filter((n) => !used.has(n) && !usedBases.has(n))).toEqual([]);
+  });
+
+  it('has the required alerts, each with an expression and a severity', () => {
+    const alerts = [...alertsYaml.matchAll(/^\s*- alert:\s*(\S+)/gm)].map((m) => m[1]);
+    expect(alerts).toEqual(expect.arrayContaining(['LtcpoolDown', 'LtcpoolNoTemplate', 'LtcpoolRejectRatioHigh', 'LtcpoolBlockRejected', 'LtcpoolPayoutsFailing', 'LtcpoolWalletShortfall']));
+    expect((alertsYaml.match(/^\s*severity:\s*(critical|warning)\s*$/gm) ?? []).length).toBe(alerts.length);
+    const byAlert = new Map(alerts.map((name, i) => [name, alertExpressions(alertsYaml)[i]]));
+    expect(byAlert.get('LtcpoolDown')).toContain('up{job="ltcpool"}');
+    expect(byAlert.get('LtcpoolNoTemplate')).toContain('ltcpool_template_age_seconds');
+    expect(byAlert.get('LtcpoolBlockRejected')).toContain('status="rejected"');
+  });
+
+  it('dashboard is a provisionable Grafana dashboard with unique panel ids on the provisioned datasource', () => {
+    expect(dashboard.uid).toMatch(/^[a-zA-Z0-9_-]{1,40}$/);
+    const panels: { id: number; type: string; datasource?: { uid: string } }[] = dashboard.panels;
+    expect(new Set(panels.map((p) => p.id)).size).toBe(panels.length);
+    const datasourceYaml = docker('grafana/provisioning/datasources/prometheus.yml');
+    const uid = /^\s*uid:\s*(\S+)/m.exec(datasourceYaml)?.[1];
+    for (const panel of panels.filter((p) => p.type !== 'row')) expect(panel.datasource?.uid, String(panel.id)).toBe(uid);
+    const provider = docker('grafana/provisioning/dashboards/ltcpool.yml');
+    const dashboardsDir = /^\s*path:\s*(\S+)/m.exec(provider)?.[1];
+    expect(composeYaml).toContain(`./grafana/dashboards:${dashboardsDir}`);
+  });
+});
+
+describe('prometheus scrape config', () => {
+  const services = composeServices(composeYaml);
+  const httpPort = (service: string) => {
+    const line = services.get(service)?.find((l) => /LTCPOOL_HTTP_PORT:/.test(l));
+    return line ? /LTCPOOL_HTTP_PORT:\s*"?(\d+)"?/.exec(line)?.[1] : undefined;
+  };
+
+  it.each(['pool', 'payouts'])('scrapes the %s service on its LTCPOOL_HTTP_PORT at /metrics', (service) => {
+    const port = httpPort(service);
+    expect(port, `${service} sets LTCPOOL_HTTP_PORT in compose.yml`).toMatch(/^\d+$/);
+    expect(prometheusYaml).toMatch(new RegExp(`targets:\\s*\\[\\s*"${service}:${port}"\\s*\\]`));
+    expect(prometheusYaml).not.toMatch(/metrics_path:\s*(?!\/metrics\s*$)\S+/m);
+  });
+
+  it('the pool job is named as the LtcpoolDown alert expects', () => {
+    expect(prometheusYaml).toMatch(/job_name:\s*ltcpool\s*\n(?:\s+.*\n)*?\s+- targets: \["pool:\d+"\]/);
+  });
+
+  it('loads the alert rules file that compose mounts', () => {
+    const ruleFile = /rule_files:\s*\n\s*-\s*(\S+)/.exec(prometheusYaml)?.[1];
+    expect(composeYaml).toContain(`./prometheus/alerts.yml:${ruleFile}:ro`);
+  });
+
+  it('publishes everything but Stratum and litecoind P2P on the host loopback only', () => {
+    const published = [...composeYaml.matchAll(/^\s+- "([^"]+:\d+)"/gm)].map((m) => m[1]);
+    expect(published.length).toBeGreaterThan(3);
+    for (const mapping of published) {
+      if (mapping.includes('LTCPOOL_STRATUM_PORT') || mapping === '9333:9333') continue;
+      expect(mapping).toMatch(/^127\.0\.0\.1:/);
+    }
+  });
+});
