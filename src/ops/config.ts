@@ -135,6 +135,8 @@ export function applyEnvironment(raw: Raw, env: NodeJS.ProcessEnv, problems: str
   if (env.LTCPOOL_POOL_ADDRESS) setPath(out, ['pool', 'address'], env.LTCPOOL_POOL_ADDRESS);
   if (env.DATABASE_URL) setPath(out, ['database', 'url'], env.DATABASE_URL);
   if (env.LTCPOOL_LOG_LEVEL) setPath(out, ['log', 'level'], env.LTCPOOL_LOG_LEVEL);
+  if (env.LTCPOOL_HTTP_HOST) setPath(out, ['http', 'host'], env.LTCPOOL_HTTP_HOST);
+  if (env.LTCPOOL_STRATUM_HOST) setPath(out, ['stratum', 'host'], env.LTCPOOL_STRATUM_HOST);
   if (env.LTCPOOL_INSTANCE_ID) {
     const id = intFromEnv('LTCPOOL_INSTANCE_ID', env.LTCPOOL_INSTANCE_ID, problems);
     if (id !== undefined) setPath(out, ['instanceId'], id);
