@@ -1,0 +1,383 @@
+import { isIP } from 'node:net';
+import type pg from 'pg';
+import pino from 'pino';
+import { withTransaction } from './db.js';
+import { insertBlockCandidateRow } from './blocks.js';
+import { isDatabaseUnavailableError } from './pg-errors.js';
+import { insertShareRows } from './share-rows.js';
+import { Spool, type ReplayResult, type SpooledShareRow, type SpoolRecord, type SpoolStats } from './spool.js';
+
+export interface AcceptedShare {
+  time: Date;
+  address: string;
+  /** '' when none */
+  worker: string;
+  /** share difficulty the job was sent with */
+  difficulty: number;
+  networkDifficulty: number;
+  height: number;
+  jobId: string;
+  /** scrypt pow hash, display hex */
+  hash: string;
+  isBlock: boolean;
+  ip: string;
+  instanceId: number;
+  /** `${instanceId}:${extranonce1}:${jobId}:${extranonce2}:${ntime}:${nonce}:${versionBits}` */
+  shareId: string;
+}
+
+/** Structural subsets of prom-client Gauge / Histogram, so tests can pass plain objects. */
+export interface GaugeLike { set(value: number): void }
+export interface HistogramLike { observe(value: number): void }
+
+export interface ShareWriterMetrics {
+  queueDepth?: GaugeLike; // ltcpool_share_queue_depth
+  batchSize?: HistogramLike; // ltcpool_share_batch_size
+  commitSeconds?: HistogramLike; // ltcpool_share_commit_seconds
+  spoolBytes?: GaugeLike; // ltcpool_spool_bytes
+  spoolShares?: GaugeLike; // ltcpool_spool_shares
+}
+
+export type BatchDestination = 'db' | 'spool';
+
+export interface ShareWriterOptions {
+  /** Use createPool() from db.ts: its query timeout keeps a hung server from stalling acknowledgements. */
+  pool: pg.Pool;
+  /** Directory of this process's spool (one per process; e.g. `.spool/instance-<id>`). */
+  spoolDir: string;
+  maxBatch?: number; // default 5000
+  flushIntervalMs?: number; // default 5
+  maxQueue?: number; // default 100000
+  /** Batches committing at the same time (each uses one pool connection). Default 2. */
+  concurrency?: number;
+  /** While the database is unreachable, probe it this often. Default 1000. */
+  reconnectProbeMs?: number;
+  logger?: pino.Logger;
+  metrics?: ShareWriterMetrics;
+  onBatch?: (info: { size: number; seconds: number; destination: BatchDestination }) => void;
+  onSpoolStats?: (stats: SpoolStats) => void;
+  onReplay?: (result: ReplayResult) => void;
+}
+
+export interface ShareWriterStats {
+  queueDepth: number;
+  inFlightBatches: number;
+  mode: BatchDestination;
+  spool: SpoolStats;
+}
+
+interface Pending { row: SpooledShareRow; resolve: () => void; reject: (err: Error) => void }
+
+export class ShareValidationError extends Error {}
+
+// isIP is regex work per share; miners come from few addresses, so remember the answers (bounded).
+const ipValidity = new Map<string, boolean>();
+function validIp(ip: unknown): boolean {
+  if (typeof ip !== 'string') return false;
+  let ok = ipValidity.get(ip);
+  if (ok === undefined) {
+    ok = isIP(ip) !== 0;
+    if (ipValidity.size >= 50_000) ipValidity.clear();
+    ipValidity.set(ip, ok);
+  }
+  return ok;
+}
+
+function toRow(s: AcceptedShare): SpooledShareRow {
+  const bad = (field: string): never => { throw new ShareValidationError(`invalid share ${JSON.stringify(s?.shareId)}: ${field}`); };
+  if (!(s.time instanceof Date) || Number.isNaN(s.time.getTime())) bad('time');
+  if (typeof s.shareId !== 'string' || s.shareId.length === 0) bad('shareId');
+  if (typeof s.address !== 'string' || s.address.length === 0) bad('address');
+  if (typeof s.worker !== 'string') bad('worker');
+  if (!Number.isFinite(s.difficulty) || s.difficulty <= 0) bad('difficulty');
+  if (!Number.isFinite(s.networkDifficulty)) bad('networkDifficulty');
+  if (!Number.isInteger(s.height) || s.height < 0 || s.height > 0x7fffffff) bad('height');
+  if (typeof s.jobId !== 'string') bad('jobId');
+  if (typeof s.hash !== 'string') bad('hash');
+  if (!Number.isInteger(s.instanceId) || Math.abs(s.instanceId) > 0x7fffffff) bad('instanceId');
+  for (const text of [s.shareId, s.address, s.worker, s.jobId, s.hash]) if (text.includes('\u0000')) bad('NUL character');
+  // An unparseable ip would fail the whole batch at the database; keep the share, drop the ip.
+  const ip = validIp(s.ip) ? s.ip : '';
+  return [s.time.getTime(), s.shareId, s.address, s.worker, s.difficulty, s.networkDifficulty, s.height, s.jobId, s.hash,
+    Boolean(s.isBlock), ip, s.instanceId];
+}
+
+const RETRY_NOW_SQLSTATES = new Set(['40001', '40P01']);
+
+/**
+ * Group commit of accepted shares. write() resolves only after the batch holding the share committed in
+ * PostgreSQL, or — when PostgreSQL is unreachable — after it was appended and fsync'ed to the local spool,
+ * which is replayed (idempotently) when the database is back. It rejects only when the share could be
+ * stored nowhere (or is invalid): then the miner must not be told `true`.
+ */
+export class ShareWriter {
+  private readonly pool: pg.Pool;
+  private readonly spool: Spool;
+  private readonly logger: pino.Logger;
+  private readonly maxBatch: number;
+  private readonly flushIntervalMs: number;
+  private readonly maxQueue: number;
+  private readonly concurrency: number;
+  private readonly probeMs: number;
+  private queue: Pending[] = [];
+  private spaceWaiters: (() => void)[] = [];
+  private inFlight = 0;
+  private idleWaiters: (() => void)[] = [];
+  private flushTimer: NodeJS.Timeout | null = null;
+  private recoveryTimer: NodeJS.Timeout | null = null;
+  private replaying: Promise<void> | null = null;
+  private mode: BatchDestination = 'db';
+  private started = false;
+  private closing = false;
+
+  constructor(private readonly options: ShareWriterOptions) {
+    this.pool = options.pool;
+    this.logger = options.logger ?? pino({ level: 'silent' });
+    this.maxBatch = options.maxBatch ?? 5000;
+    this.flushIntervalMs = options.flushIntervalMs ?? 5;
+    this.maxQueue = Math.max(options.maxQueue ?? 100_000, this.maxBatch);
+    this.concurrency = options.concurrency ?? 2;
+    this.probeMs = options.reconnectProbeMs ?? 1000;
+    this.spool = new Spool({
+      dir: options.spoolDir,
+      logger: this.logger,
+      onStats: (stats) => {
+        options.metrics?.spoolBytes?.set(stats.bytes);
+        options.metrics?.spoolShares?.set(stats.shares);
+        options.onSpoolStats?.(stats);
+      },
+    });
+  }
+
+  /** The spool, shared with BlocksRepo so a block candidate found during an outage is kept too. */
+  get spoolFile(): Spool {
+    return this.spool;
+  }
+
+  stats(): ShareWriterStats {
+    return { queueDepth: this.queue.length, inFlightBatches: this.inFlight, mode: this.mode, spool: this.spool.stats() };
+  }
+
+  /**
+   * Opens the spool and replays whatever a previous process left in it before resolving. When the database
+   * is unreachable, start() still resolves: shares go to the spool and replay happens on reconnect.
+   */
+  async start(): Promise<void> {
+    if (this.started) return;
+    await this.spool.open();
+    this.started = true;
+    if (this.spool.hasPending()) {
+      this.logger.info(this.spool.stats(), 'replaying share spool left by a previous run');
+      await this.recover(true);
+    }
+  }
+
+  async write(share: AcceptedShare): Promise<void> {
+    if (!this.started) throw new Error('ShareWriter.write() before start()');
+    if (this.closing) throw new Error('ShareWriter is closed');
+    const row = toRow(share);
+    while (this.queue.length >= this.maxQueue) {
+      await new Promise<void>((resolve) => this.spaceWaiters.push(resolve));
+      if (this.closing) throw new Error('ShareWriter is closed');
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ row, resolve, reject });
+      this.options.metrics?.queueDepth?.set(this.queue.length);
+      if (this.queue.length >= this.maxBatch) this.pump();
+      else if (this.flushTimer === null) {
+        this.flushTimer = setTimeout(() => {
+          this.flushTimer = null;
+          this.pump(true);
+        }, this.flushIntervalMs);
+      }
+    });
+  }
+
+  /** Stops accepting shares, commits (or spools) everything queued, waits for in-flight work, closes the spool. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    for (const wake of this.spaceWaiters.splice(0)) wake();
+    while (this.queue.length > 0 || this.inFlight > 0) {
+      this.pump(true);
+      await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    }
+    if (this.recoveryTimer) clearTimeout(this.recoveryTimer);
+    this.recoveryTimer = null;
+    await this.replaying?.catch(() => undefined);
+    await this.spool.close();
+  }
+
+  private pump(timerFired = false): void {
+    while (this.inFlight < this.concurrency && this.queue.length > 0 &&
+      (timerFired || this.closing || this.queue.length >= this.maxBatch)) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      this.options.metrics?.queueDepth?.set(this.queue.length);
+      this.wakeSpaceWaiters();
+      this.inFlight++;
+      void this.processBatch(batch).finally(() => {
+        this.inFlight--;
+        // Shares queued while every slot was busy: flush them now rather than waiting for a timer.
+        if (this.queue.length > 0) this.pump(true);
+        if (this.queue.length === 0 && this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+        else if (this.closing) for (const w of this.idleWaiters.splice(0)) w();
+      });
+    }
+  }
+
+  private wakeSpaceWaiters(): void {
+    let room = this.maxQueue - this.queue.length;
+    while (room-- > 0 && this.spaceWaiters.length > 0) this.spaceWaiters.shift()!();
+  }
+
+  private async processBatch(batch: Pending[]): Promise<void> {
+    const started = performance.now();
+    const rows = batch.map((p) => p.row);
+    let destination: BatchDestination = this.mode;
+    try {
+      if (destination === 'db') {
+        try {
+          await this.insertWithRetry(rows);
+        } catch (err) {
+          if (!isDatabaseUnavailableError(err)) {
+            await this.isolateBadShares(batch, err as Error);
+            return;
+          }
+          this.enterSpoolMode(err as Error);
+          destination = 'spool';
+          await this.spool.append({ kind: 'shares', rows });
+        }
+      } else {
+        await this.spool.append({ kind: 'shares', rows });
+        // The database may have come back between reading the mode and this append: make sure a probe
+        // (and so a replay) follows every append.
+        this.scheduleRecovery();
+      }
+    } catch (err) {
+      this.logger.error({ err, shares: batch.length }, 'could not store a share batch in the database or the spool');
+      for (const p of batch) p.reject(err as Error);
+      return;
+    }
+    const seconds = (performance.now() - started) / 1000;
+    this.options.metrics?.batchSize?.observe(batch.length);
+    this.options.metrics?.commitSeconds?.observe(seconds);
+    this.options.onBatch?.({ size: batch.length, seconds, destination });
+    for (const p of batch) p.resolve();
+  }
+
+  private async insertWithRetry(rows: SpooledShareRow[]): Promise<number> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await withTransaction(this.pool, (client) => insertShareRows(client, rows));
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (attempt >= 3 || code === undefined || !RETRY_NOW_SQLSTATES.has(code)) throw err;
+      }
+    }
+  }
+
+  /** A data error in a batch: store each share alone so one bad share cannot sink the others. */
+  private async isolateBadShares(batch: Pending[], batchError: Error): Promise<void> {
+    this.logger.warn({ err: batchError, shares: batch.length }, 'share batch rejected by the database; retrying shares one by one');
+    const toSpool: Pending[] = [];
+    for (const p of batch) {
+      if (toSpool.length > 0 || this.mode === 'spool') { toSpool.push(p); continue; }
+      try {
+        await this.insertWithRetry([p.row]);
+        p.resolve();
+      } catch (err) {
+        if (isDatabaseUnavailableError(err)) {
+          this.enterSpoolMode(err as Error);
+          toSpool.push(p);
+        } else {
+          this.logger.error({ err, shareId: p.row[1] }, 'share rejected by the database');
+          p.reject(err as Error);
+        }
+      }
+    }
+    if (toSpool.length === 0) return;
+    try {
+      await this.spool.append({ kind: 'shares', rows: toSpool.map((p) => p.row) });
+      for (const p of toSpool) p.resolve();
+    } catch (err) {
+      for (const p of toSpool) p.reject(err as Error);
+    }
+  }
+
+  private enterSpoolMode(err: Error): void {
+    if (this.mode !== 'spool') {
+      this.logger.error({ err: { message: err.message, code: (err as { code?: string }).code } },
+        'database unreachable: spooling shares to disk until it is back');
+    }
+    this.mode = 'spool';
+    this.scheduleRecovery();
+  }
+
+  private scheduleRecovery(): void {
+    if (this.recoveryTimer !== null || this.closing) return;
+    this.recoveryTimer = setTimeout(() => {
+      this.recoveryTimer = null;
+      void this.recover(false);
+    }, this.probeMs);
+  }
+
+  /** Probe the database; when it answers, switch back to direct commits and replay the spool. */
+  private async recover(initial: boolean): Promise<void> {
+    try {
+      await this.pool.query('SELECT 1');
+    } catch (err) {
+      if (initial) this.logger.warn({ err: { message: (err as Error).message } }, 'database unreachable at start; spool kept for later');
+      this.mode = 'spool';
+      this.scheduleRecovery();
+      return;
+    }
+    if (this.mode === 'spool') this.logger.info('database reachable again');
+    this.mode = 'db';
+    try {
+      await this.replaySpool();
+    } catch (err) {
+      if (isDatabaseUnavailableError(err)) this.enterSpoolMode(err as Error);
+      else {
+        this.logger.error({ err }, 'spool replay failed; will retry');
+        this.scheduleRecovery();
+      }
+    }
+  }
+
+  /** Replays the spool now (also used by tests and the CLI). Concurrent calls share one replay. */
+  replaySpool(): Promise<void> {
+    if (this.replaying) return this.replaying;
+    const run = (async () => {
+      const result = await this.spool.replay((record) => this.applySpoolRecord(record));
+      if (result.records > 0 || result.skippedLines > 0) {
+        this.logger.info(result, 'share spool replayed');
+        this.options.onReplay?.(result);
+      }
+    })();
+    this.replaying = run.finally(() => { this.replaying = null; });
+    return this.replaying;
+  }
+
+  private async applySpoolRecord(record: SpoolRecord): Promise<void> {
+    if (record.kind === 'block') {
+      await insertBlockCandidateRow(this.pool, record.block);
+      return;
+    }
+    try {
+      await this.insertWithRetry(record.rows);
+    } catch (err) {
+      if (isDatabaseUnavailableError(err)) throw err;
+      // Rows that the database will never accept must not block the rest of the spool forever.
+      for (const row of record.rows) {
+        try {
+          await this.insertWithRetry([row]);
+        } catch (rowErr) {
+          if (isDatabaseUnavailableError(rowErr)) throw rowErr;
+          this.logger.error({ err: rowErr, row }, 'spooled share rejected by the database; dropped (row logged here)');
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,276 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import readline from 'node:readline';
+import pino from 'pino';
+
+/**
+ * Local append-only spool used while PostgreSQL is unreachable.
+ *
+ * File format: one line per record, each line valid JSON with a fixed-width prefix
+ *   {"v":1,"sum":"<sha256 hex of the rec text>","rec":<record JSON>}\n
+ * so the checksum covers the exact bytes of the record. A line that fails the check (torn last line after
+ * a crash during append, or corruption) is skipped with a warning.
+ *
+ * Files in `dir`: `spool.jsonl` (appends go here) and `spool.jsonl.replaying` (being replayed). Replay renames
+ * the active file to .replaying (atomic), applies every record idempotently (ON CONFLICT DO NOTHING), then
+ * unlinks it. A crash mid-replay leaves .replaying in place and the next replay applies it again, which is
+ * harmless because applying a record twice changes nothing. One spool directory per process.
+ */
+
+/** [timeMs, shareId, address, worker, difficulty, networkDifficulty, height, jobId, hash, isBlock, ip, instanceId] */
+export type SpooledShareRow = [number, string, string, string, number, number, number, string, string, boolean, string, number];
+
+export interface SpooledBlock {
+  height: number; hash: string; prevHash: string; finder: string; worker: string; rewardLitoshis: string;
+  shareDifficulty: number; networkDifficulty: number; blockHex: string; shareId: string | null; createdAtMs: number;
+}
+
+export type SpoolRecord =
+  | { kind: 'shares'; rows: SpooledShareRow[] }
+  | { kind: 'block'; block: SpooledBlock };
+
+export interface SpoolStats { bytes: number; shares: number; records: number }
+
+export interface SpoolOptions {
+  dir: string;
+  logger?: pino.Logger;
+  /** Called whenever the spool's size changes (for ltcpool_spool_bytes / ltcpool_spool_shares). */
+  onStats?: (stats: SpoolStats) => void;
+}
+
+export interface ReplayResult { records: number; shares: number; skippedLines: number }
+
+const PREFIX = '{"v":1,"sum":"';
+const MIDDLE = '","rec":';
+const SUM_LEN = 64;
+
+export function encodeSpoolLine(record: SpoolRecord): string {
+  const rec = JSON.stringify(record);
+  const sum = createHash('sha256').update(rec).digest('hex');
+  return `${PREFIX}${sum}${MIDDLE}${rec}}\n`;
+}
+
+/** The record in one line (without its newline), or null when the line is torn or corrupt. */
+export function decodeSpoolLine(line: string): SpoolRecord | null {
+  const recStart = PREFIX.length + SUM_LEN + MIDDLE.length;
+  if (line.length <= recStart + 1 || !line.startsWith(PREFIX) || !line.endsWith('}')) return null;
+  if (line.slice(PREFIX.length + SUM_LEN, recStart) !== MIDDLE) return null;
+  const sum = line.slice(PREFIX.length, PREFIX.length + SUM_LEN);
+  const rec = line.slice(recStart, -1);
+  if (createHash('sha256').update(rec).digest('hex') !== sum) return null;
+  try {
+    const parsed = JSON.parse(rec) as SpoolRecord;
+    if (parsed.kind === 'shares' && Array.isArray(parsed.rows)) return parsed;
+    if (parsed.kind === 'block' && parsed.block && typeof parsed.block.hash === 'string') return parsed;
+    return null;
+  } catch {
+    return null;
+  }
+}
+
+function recordShares(record: SpoolRecord): number {
+  return record.kind === 'shares' ? record.rows.length : 0;
+}
+
+export class Spool {
+  readonly activePath: string;
+  readonly replayingPath: string;
+  private readonly logger: pino.Logger;
+  private handle: FileHandle | null = null;
+  private activeSize = 0;
+  private active: SpoolStats = { bytes: 0, shares: 0, records: 0 };
+  private replaying: SpoolStats = { bytes: 0, shares: 0, records: 0 };
+  private chain: Promise<unknown> = Promise.resolve();
+  private opened = false;
+
+  constructor(private readonly options: SpoolOptions) {
+    this.activePath = path.join(options.dir, 'spool.jsonl');
+    this.replayingPath = `${this.activePath}.replaying`;
+    this.logger = options.logger ?? pino({ level: 'silent' });
+  }
+
+  /** Creates the directory and counts what a previous process left behind. */
+  async open(): Promise<void> {
+    if (this.opened) return;
+    await fsp.mkdir(this.options.dir, { recursive: true });
+    this.active = await this.scan(this.activePath);
+    this.replaying = await this.scan(this.replayingPath);
+    this.opened = true;
+    this.emitStats();
+  }
+
+  stats(): SpoolStats {
+    return {
+      bytes: this.active.bytes + this.replaying.bytes,
+      shares: this.active.shares + this.replaying.shares,
+      records: this.active.records + this.replaying.records,
+    };
+  }
+
+  hasPending(): boolean {
+    return this.active.bytes > 0 || this.replaying.bytes > 0;
+  }
+
+  /** Appends one record and fsyncs it; resolves only once the record is on disk. Appends are serialised. */
+  append(record: SpoolRecord): Promise<void> {
+    return this.exclusive(async () => {
+      if (!this.opened) await this.open();
+      const line = encodeSpoolLine(record);
+      const handle = await this.activeHandle();
+      const before = this.activeSize;
+      try {
+        await handle.write(line, before, 'utf8');
+        await handle.datasync();
+      } catch (err) {
+        // Leave no partial line behind for the next append to glue onto.
+        await handle.truncate(before).catch(() => undefined);
+        await this.closeHandle();
+        throw err;
+      }
+      const bytes = Buffer.byteLength(line);
+      this.activeSize += bytes;
+      this.active = { bytes: this.active.bytes + bytes, shares: this.active.shares + recordShares(record), records: this.active.records + 1 };
+      this.emitStats();
+    });
+  }
+
+  /**
+   * Applies every spooled record (left over .replaying file first, then the active file, which is rotated
+   * atomically first). apply must be idempotent. On error the file stays and the error propagates; calling
+   * replay again later re-applies from the start of the file (harmless).
+   */
+  replay(apply: (record: SpoolRecord) => Promise<void>): Promise<ReplayResult> {
+    const total: ReplayResult = { records: 0, shares: 0, skippedLines: 0 };
+    return (async () => {
+      if (!this.opened) await this.open();
+      for (let round = 0; round < 100; round++) {
+        const rotated = await this.exclusive(async () => {
+          if (await exists(this.replayingPath)) return true;
+          if (this.active.bytes === 0 && !(await nonEmpty(this.activePath))) return false;
+          await this.closeHandle();
+          await fsp.rename(this.activePath, this.replayingPath);
+          await fsyncDir(this.options.dir);
+          this.replaying = this.active;
+          this.active = { bytes: 0, shares: 0, records: 0 };
+          this.activeSize = 0;
+          return true;
+        });
+        if (!rotated) break;
+        const r = await this.applyFile(this.replayingPath, apply);
+        total.records += r.records;
+        total.shares += r.shares;
+        total.skippedLines += r.skippedLines;
+        await fsp.unlink(this.replayingPath);
+        await fsyncDir(this.options.dir);
+        this.replaying = { bytes: 0, shares: 0, records: 0 };
+        this.emitStats();
+      }
+      return total;
+    })();
+  }
+
+  async close(): Promise<void> {
+    await this.exclusive(() => this.closeHandle());
+  }
+
+  private async applyFile(file: string, apply: (record: SpoolRecord) => Promise<void>): Promise<ReplayResult> {
+    const result: ReplayResult = { records: 0, shares: 0, skippedLines: 0 };
+    const stream = createReadStream(file, { encoding: 'utf8' });
+    const lines = readline.createInterface({ input: stream, crlfDelay: Infinity });
+    let lineNo = 0;
+    try {
+      for await (const line of lines) {
+        lineNo++;
+        if (line.length === 0) continue;
+        const record = decodeSpoolLine(line);
+        if (record === null) {
+          result.skippedLines++;
+          this.logger.warn({ file, line: lineNo, bytes: line.length }, 'spool line failed its checksum (torn write?): skipped');
+          continue;
+        }
+        await apply(record);
+        result.records++;
+        result.shares += recordShares(record);
+      }
+    } finally {
+      lines.close();
+      stream.destroy();
+    }
+    return result;
+  }
+
+  private async scan(file: string): Promise<SpoolStats> {
+    const stats: SpoolStats = { bytes: 0, shares: 0, records: 0 };
+    if (!(await exists(file))) return stats;
+    stats.bytes = (await fsp.stat(file)).size;
+    const r = await this.applyFile(file, async (record) => { stats.records++; stats.shares += recordShares(record); });
+    void r;
+    return stats;
+  }
+
+  private async activeHandle(): Promise<FileHandle> {
+    if (this.handle) return this.handle;
+    const existed = await exists(this.activePath);
+    const handle = await fsp.open(this.activePath, 'a+');
+    let size = (await handle.stat()).size;
+    if (size > 0) {
+      // A torn last line (crash during append) must not swallow the next record: end it first.
+      const last = Buffer.alloc(1);
+      await handle.read(last, 0, 1, size - 1);
+      if (last[0] !== 0x0a) {
+        await handle.write('\n', size, 'utf8');
+        await handle.datasync();
+        size += 1;
+      }
+    }
+    if (!existed) await fsyncDir(this.options.dir);
+    this.handle = handle;
+    this.activeSize = size;
+    this.active.bytes = size;
+    return handle;
+  }
+
+  private async closeHandle(): Promise<void> {
+    const h = this.handle;
+    this.handle = null;
+    if (h) await h.close().catch(() => undefined);
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private emitStats(): void {
+    this.options.onStats?.(this.stats());
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await fsp.access(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function nonEmpty(file: string): Promise<boolean> {
+  try {
+    return (await fsp.stat(file)).size > 0;
+  } catch {
+    return false;
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await fsp.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
