@@ -1,5 +1,8 @@
 import { scrypt as nodeScrypt } from 'node:crypto';
-import { scrypt as jsScrypt, syncScrypt } from 'scrypt-js';
+import scryptJs from 'scrypt-js';
+
+// scrypt-js is CommonJS: Node's ESM loader only sees its default export.
+const { scrypt: jsScrypt, syncScrypt } = scryptJs;
 
 /** Litecoin proof of work: scrypt(header, header, N=1024, r=1, p=1, dkLen=32). */
 export const SCRYPT_PARAMS = { N: 1024, r: 1, p: 1, dkLen: 32 } as const;

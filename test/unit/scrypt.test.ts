@@ -1,5 +1,5 @@
 import { scryptSync as opensslScrypt } from 'node:crypto';
-import { syncScrypt } from 'scrypt-js';
+import scryptJs from 'scrypt-js';
 import { describe, expect, it } from 'vitest';
 import headers from '../fixtures/mainnet/headers.json' with { type: 'json' };
 import vectors from '../fixtures/mainnet/scrypt-vectors.json' with { type: 'json' };
@@ -17,7 +17,7 @@ describe('scrypt vectors', () => {
     const salt = Buffer.from(v.saltUtf8 ?? '', 'utf8');
     const N = v.N as number;
     const openssl = opensslScrypt(password, salt, v.dkLen, { N, r: v.r as number, p: v.p as number, maxmem: 64 * 1024 * 1024 });
-    const js = Buffer.from(syncScrypt(password, salt, N, v.r as number, v.p as number, v.dkLen));
+    const js = Buffer.from(scryptJs.syncScrypt(password, salt, N, v.r as number, v.p as number, v.dkLen));
     expect(openssl.toString('hex')).toBe(v.derivedKeyHex);
     expect(js.toString('hex')).toBe(v.derivedKeyHex);
   });
