@@ -1,0 +1,219 @@
+/**
+ * The mining core's whole path in this process, wired as src/pool.ts wires it (StratumServer + JobManager +
+ * ShareProcessor + the real hasher), without litecoind: JobManager.onTemplate() gets the regtest fixture template
+ * with mainnet-like bits so no share is a block. The load comes from bench/load-client.ts in a child process.
+ */
+import { fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import pino from 'pino';
+import { parseConfig, type Config } from '../src/ops/config.js';
+import { createMetrics, type Metrics } from '../src/ops/metrics.js';
+import { JobManager } from '../src/stratum/job-manager.js';
+import { StratumServer } from '../src/stratum/server.js';
+import { ShareProcessor, type BlockHandler, type ShareSink } from '../src/stratum/share-processor.js';
+import type { AcceptedShare } from '../src/store/share-writer.js';
+import { decodeAddress } from '../src/work/address.js';
+import type { ScryptHasher } from '../src/work/scrypt.js';
+import type { BlockTemplate } from '../src/work/template.js';
+import { loadNodeHasher } from './hasher.js';
+import type { LoadConfig, LoadResult } from './load-client.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const FIXTURE = path.join(here, '..', 'test', 'fixtures', 'regtest', 'gbt-mweb-with-txs.json');
+/** A valid regtest bech32 address (test/fixtures/regtest/addresses.json). */
+export const BENCH_ADDRESS = 'rltc1qc25zkuslfurlm2p408py7lv2hm8e4cvll726mg';
+/** Mainnet-like network target: a hash meeting it by chance is ~1 in 10^19, so no share is a block. */
+const MAINNET_LIKE_BITS = '1a010ccd';
+/** Every hash meets this share target (it is capped at the largest 256-bit target). */
+const TINY_DIFFICULTY = 1e-9;
+
+/** Diagnostic only: answers at once with a hash that meets the share target but not the network's. */
+const NO_SCRYPT: ScryptHasher = { name: 'none (diagnostic)', hash: async () => Buffer.alloc(32, 0x7f) };
+
+export interface BenchPool {
+  port: number;
+  metrics: Metrics;
+  counters: { sinkWrites: number; blocks: number; hashesInFlight: number; writesInFlight: number };
+  hasherNote?: string;
+  /** Waits (at most maxMs) until no hash or sink write is in progress: a run's backlog must not spill into the next. */
+  waitIdle(maxMs: number): Promise<boolean>;
+  stop(): Promise<void>;
+}
+
+export function benchConfig(): Config {
+  return parseConfig({
+    network: 'regtest',
+    pool: { address: BENCH_ADDRESS, tag: '/ltcpool-bench/' },
+    node: { rpcUrl: 'http://127.0.0.1:1' },
+    stratum: { host: '127.0.0.1', ports: [{ port: 0, difficulty: TINY_DIFFICULTY }], vardiff: { enabled: false } },
+    http: { enabled: false },
+    log: { level: 'silent' },
+  });
+}
+
+export function benchTemplate(): BlockTemplate {
+  const template = JSON.parse(readFileSync(FIXTURE, 'utf8')) as BlockTemplate;
+  return { ...template, bits: MAINNET_LIKE_BITS };
+}
+
+/** Stratum server + job manager + share processor, as src/pool.ts builds them, in front of `sink`. */
+export async function startBenchPool(sink: ShareSink, config: Config = benchConfig(), options: { scrypt?: boolean } = {}): Promise<BenchPool> {
+  const metrics = createMetrics({ defaultMetrics: false });
+  const logger = pino({ level: 'silent' });
+  const counters = { sinkWrites: 0, blocks: 0, hashesInFlight: 0, writesInFlight: 0 };
+  const { hasher: realHasher, note } = options.scrypt === false ? { hasher: NO_SCRYPT, note: undefined } : await loadNodeHasher();
+  const hasher: ScryptHasher = {
+    name: realHasher.name,
+    hash(header: Buffer) {
+      counters.hashesInFlight++;
+      return realHasher.hash(header).finally(() => counters.hashesInFlight--);
+    },
+  };
+
+  const jobs = new JobManager({
+    payoutScript: decodeAddress(config.pool.address, config.network),
+    poolTag: Buffer.from(config.pool.tag, 'utf8'),
+    extranonce1Size: 4,
+    extranonce2Size: config.stratum.extranonce2Size,
+    maxJobs: config.stratum.maxJobs,
+    staleGraceMs: config.stratum.staleGraceMs,
+    rebroadcastMs: config.stratum.jobRebroadcastSeconds * 1000,
+  });
+  const blocks: BlockHandler = { onBlockFound: () => void counters.blocks++ };
+  const countingSink: ShareSink = {
+    write(share: AcceptedShare) {
+      counters.sinkWrites++;
+      counters.writesInFlight++;
+      return sink.write(share).finally(() => counters.writesInFlight--);
+    },
+  };
+  const shares = new ShareProcessor({
+    jobs,
+    hasher,
+    sink: countingSink,
+    blocks,
+    instanceId: config.instanceId,
+    extranonce2Size: config.stratum.extranonce2Size,
+    ntimeMaxFutureSeconds: config.stratum.ntimeMaxFutureSeconds,
+    metrics,
+    logger,
+  });
+  const { limits, vardiff } = config.stratum;
+  const server = new StratumServer({
+    host: config.stratum.host,
+    ports: config.stratum.ports,
+    instanceId: config.instanceId,
+    session: {
+      network: config.network,
+      extranonce2Size: config.stratum.extranonce2Size,
+      vardiff,
+      versionRollingMask: parseInt(config.stratum.versionRollingMask, 16) >>> 0,
+      maxLineBytes: limits.maxLineBytes,
+      maxWorkersPerConnection: limits.maxWorkersPerConnection,
+      maxJobsRemembered: config.stratum.maxJobs,
+    },
+    jobs,
+    shares,
+    metrics,
+    logger,
+    authorizeTimeoutMs: limits.authorizeTimeoutSeconds * 1000,
+    idleTimeoutMs: limits.idleTimeoutSeconds * 1000,
+    connectionsPerIp: limits.connectionsPerIp,
+  });
+  jobs.onTemplate(benchTemplate());
+  await server.listen();
+  return {
+    port: server.boundPorts[0],
+    metrics,
+    counters,
+    hasherNote: note,
+    async waitIdle(maxMs: number) {
+      const deadline = Date.now() + maxMs;
+      while (counters.hashesInFlight + counters.writesInFlight > 0) {
+        if (Date.now() > deadline) return false;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return true;
+    },
+    stop: () => server.close({ reconnect: false, graceMs: 200 }),
+  };
+}
+
+export interface ServerSideStats {
+  /** Main-thread event-loop utilization during the window (1 = never idle). */
+  eventLoopUtilization: number;
+  eventLoopDelayP99Ms: number;
+  /** Pool process CPU (main thread + libuv pool threads) as % of one core. */
+  processCpuPercent: number;
+  sinkWritesPerSec: number;
+  /** Pool process CPU (all threads) per share handed to the sink, microseconds. */
+  cpuMicrosPerShare: number;
+}
+
+export interface PathRun {
+  client: LoadResult;
+  server: ServerSideStats;
+}
+
+/** Forks bench/load-client.ts (tsx) against `pool`; measures the server side between the client's window-start and window-end messages. */
+export async function runLoadProcess(pool: BenchPool, load: Omit<LoadConfig, 'host' | 'port' | 'address'>, timeoutMs = 60_000): Promise<PathRun> {
+  const child = fork(path.join(here, 'load-client.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  let eluStart = performance.eventLoopUtilization();
+  let cpuStart = process.cpuUsage();
+  let writesStart = pool.counters.sinkWrites;
+  let measuredAt = 0;
+  let server: ServerSideStats | undefined;
+  const closeServerWindow = (): void => {
+    const seconds = (performance.now() - measuredAt) / 1000;
+    const cpu = process.cpuUsage(cpuStart);
+    const writes = pool.counters.sinkWrites - writesStart;
+    server = {
+      cpuMicrosPerShare: (cpu.user + cpu.system) / Math.max(1, writes),
+      eventLoopUtilization: performance.eventLoopUtilization(eluStart).utilization,
+      eventLoopDelayP99Ms: delay.percentile(99) / 1e6,
+      processCpuPercent: ((cpu.user + cpu.system) / 1000 / (seconds * 1000)) * 100,
+      sinkWritesPerSec: writes / seconds,
+    };
+    delay.disable();
+  };
+  try {
+    const result = await new Promise<LoadResult>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`load client did not finish within ${timeoutMs} ms`)), timeoutMs);
+      child.on('message', (message: { type: string; result?: LoadResult; message?: string }) => {
+        if (message.type === 'measuring') {
+          measuredAt = performance.now();
+          eluStart = performance.eventLoopUtilization();
+          cpuStart = process.cpuUsage();
+          writesStart = pool.counters.sinkWrites;
+          delay.enable();
+        } else if (message.type === 'window-end') {
+          if (!server && measuredAt > 0) closeServerWindow();
+        } else if (message.type === 'result') {
+          if (!server && measuredAt > 0) closeServerWindow();
+          clearTimeout(timer);
+          resolve(message.result!);
+        } else if (message.type === 'error') {
+          clearTimeout(timer);
+          reject(new Error(`load client failed: ${message.message}`));
+        }
+      });
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`load client exited with code ${code} before reporting`));
+      });
+      child.send({ host: '127.0.0.1', port: pool.port, address: BENCH_ADDRESS, ...load } satisfies LoadConfig);
+    });
+    return {
+      client: result,
+      server: server ?? { eventLoopUtilization: NaN, eventLoopDelayP99Ms: NaN, processCpuPercent: NaN, sinkWritesPerSec: NaN, cpuMicrosPerShare: NaN },
+    };
+  } finally {
+    delay.disable();
+    if (child.exitCode === null) child.kill();
+    await pool.waitIdle(15_000);
+  }
+}
