@@ -61,9 +61,16 @@ CREATE CONSTRAINT TRIGGER credits_within_reward
 -- A batch is one wallet call (sendmany). Its label goes into the wallet transaction's comment, so after a crash
 -- between the wallet call and recording the txid the sender can find the transaction by label instead of
 -- paying twice.
+--
+-- Who pays the transaction fee: the pool. sendmany is called without subtractfeefrom, so every address receives
+-- exactly the amount of its payment row and the miners' ledger stays exact to the litoshi; the fee the wallet
+-- paid is recorded here (tx_fee, litoshis) as a pool expense, outside the miners' balances.
 CREATE TABLE payment_batches (
   id         bigserial   PRIMARY KEY,
   label      text        NOT NULL UNIQUE,
+  txid       text        CHECK (txid IS NULL OR txid ~ '^[0-9a-f]{64}$'),
+  tx_fee     bigint      CHECK (tx_fee IS NULL OR tx_fee >= 0),
+  sent_at    timestamptz,
   created_at timestamptz NOT NULL DEFAULT now()
 );
 

@@ -1,0 +1,161 @@
+/** `ltcpool payouts --once | --interval <s>`: wires config to runPayoutOnce and prints what happened. */
+import type pino from 'pino';
+import { RpcClient } from '../chain/rpc.js';
+import { ConfigError, type Config } from '../ops/config.js';
+import { startHttpServer } from '../ops/http.js';
+import { createLogger } from '../ops/logger.js';
+import { metrics as defaultMetrics, type Metrics } from '../ops/metrics.js';
+import { createPool } from '../store/db.js';
+import { checkSchema } from '../store/migrations.js';
+import type { NetworkName } from '../work/address.js';
+import { litoshisToLtc } from './amounts.js';
+import { runPayoutOnce, type PayoutDeps, type PayoutRunSummary } from './runner.js';
+import { createScheme, resolveFeeConfig } from './schemes/index.js';
+import type { FeeConfig } from './types.js';
+import { RpcPayoutWallet, walletRpcUrl } from './wallet.js';
+
+export { runPayoutOnce, type PayoutDeps, type PayoutRunSummary } from './runner.js';
+
+export interface PayoutContext {
+  deps: PayoutDeps;
+  close(): Promise<void>;
+}
+
+/** Builds the runner's dependencies from config (database pool, node and wallet RPC clients). */
+export async function createPayoutContext(config: Config, o: { logger?: pino.Logger; metrics?: Metrics } = {}): Promise<PayoutContext> {
+  if (!config.database.url) throw new Error('database.url: required for payouts (or set DATABASE_URL)');
+  const logger = o.logger ?? createLogger('payouts');
+  const metrics = o.metrics ?? defaultMetrics;
+  const p = config.payouts;
+  let fee: FeeConfig;
+  try {
+    fee = resolveFeeConfig({ feePercent: p.feePercent, recipients: p.feeAddresses });
+  } catch (error) {
+    throw new ConfigError([`payouts.feeAddresses: ${(error as Error).message} (payouts.feePercent is ${p.feePercent})`]);
+  }
+  const scheme = createScheme(p.scheme, { windowFactor: p.pplnsWindowFactor });
+  const db = createPool({ url: config.database.url, max: 3, logger, applicationName: 'ltcpool-payouts' });
+  try {
+    await checkSchema(db, { logger });
+  } catch (error) {
+    await db.end();
+    throw error;
+  }
+  const onCall = (method: string, seconds: number, ok: boolean) => metrics.observeRpc(method, seconds, ok);
+  const chain = new RpcClient({ url: config.node.rpcUrl, cookieFile: config.node.cookieFile, timeoutMs: config.node.timeoutMs, onCall });
+  const walletRpc = new RpcClient({
+    url: walletRpcUrl(p.walletRpcUrl ?? config.node.rpcUrl, p.walletName),
+    cookieFile: p.walletRpcUrl ? undefined : config.node.cookieFile,
+    timeoutMs: config.node.timeoutMs,
+    onCall,
+  });
+  const crashAfterSend = process.env.LTCPOOL_TEST_CRASH_AFTER_SEND === '1';
+  const deps: PayoutDeps = {
+    db, chain, wallet: new RpcPayoutWallet(walletRpc), network: config.network as NetworkName, scheme, fee,
+    maturity: p.maturity, minimumPayout: BigInt(p.minimumPayout), maxPaymentsPerBatch: p.maxPaymentsPerBatch,
+    reconcileGraceSeconds: p.reconcileGraceSeconds, logger, metrics,
+    afterSend: crashAfterSend
+      ? (label, txid) => {
+          logger.warn({ label, txid }, 'LTCPOOL_TEST_CRASH_AFTER_SEND: killing this process before recording the txid');
+          process.kill(process.pid, 'SIGKILL');
+        }
+      : undefined,
+  };
+  return {
+    deps,
+    close: async () => {
+      chain.close();
+      walletRpc.close();
+      await db.end();
+    },
+  };
+}
+
+export function formatSummary(s: PayoutRunSummary): string {
+  if (!s.locked) return 'payouts: another runner holds the lock; nothing done';
+  const out: string[] = [];
+  const u = s.unlocked;
+  out.push(`blocks: ${u.confirmed.length} matured and credited, ${u.orphaned.length} orphaned, ${u.immature} immature, ${u.waiting.length} waiting`);
+  for (const b of u.confirmed) out.push(`  confirmed  height ${b.height}  ${b.hash}  reward ${litoshisToLtc(b.reward)} LTC  ${b.credits} credits`);
+  for (const b of u.orphaned) out.push(`  orphaned   height ${b.height}  ${b.hash}`);
+  for (const b of u.waiting) out.push(`  waiting    ${b.hash}  ${b.reason}`);
+  for (const r of s.reconciled) out.push(`reconciled batch ${r.label}: ${r.action}${r.txid ? ` ${r.txid}` : ''}${r.detail ? ` (${r.detail})` : ''}`);
+  out.push(`owed ${litoshisToLtc(s.owed)} LTC, wallet spendable ${s.spendable === null ? '?' : litoshisToLtc(s.spendable)} LTC, shortfall ${litoshisToLtc(s.shortfall)} LTC`);
+  if (s.payments.length) {
+    out.push('payments:');
+    const width = Math.max(...s.payments.map((p) => p.address.length));
+    out.push(`  ${'address'.padEnd(width)}  ${'amount LTC'.padStart(16)}  ${'status'.padEnd(9)}  txid / error`);
+    for (const p of s.payments) {
+      out.push(`  ${p.address.padEnd(width)}  ${litoshisToLtc(p.amount).padStart(16)}  ${p.status.padEnd(9)}  ${p.txid ?? p.error ?? ''}`);
+    }
+  } else {
+    out.push('payments: none');
+  }
+  if (s.belowMinimum) out.push(`${s.belowMinimum} balance(s) below the minimum payout wait for later`);
+  for (const e of s.errors) out.push(`ERROR: ${e}`);
+  out.push(s.ok ? 'result: ok' : 'result: FAILED');
+  return out.join('\n');
+}
+
+export async function payoutsCommand(config: Config, opts: { once: boolean; interval?: string }): Promise<number> {
+  if (opts.once === (opts.interval !== undefined)) {
+    console.error('payouts: give exactly one of --once or --interval <seconds>');
+    return 2;
+  }
+  const logger = createLogger('payouts');
+  if (opts.once) {
+    const context = await createPayoutContext(config, { logger });
+    try {
+      const summary = await runPayoutOnce(context.deps);
+      console.log(formatSummary(summary));
+      return summary.ok ? 0 : 1;
+    } finally {
+      await context.close();
+    }
+  }
+  const seconds = Number(opts.interval);
+  if (!Number.isFinite(seconds) || seconds <= 0) {
+    console.error(`payouts: --interval must be a positive number of seconds, got "${opts.interval}"`);
+    return 2;
+  }
+  await runForever(config, seconds, logger);
+  return -1;
+}
+
+async function runForever(config: Config, seconds: number, logger: pino.Logger): Promise<void> {
+  const context = await createPayoutContext(config, { logger });
+  const http = config.http.enabled
+    ? await startHttpServer({ host: config.http.host, port: config.http.port, readiness: [], logger: logger.child({ module: 'http' }) })
+    : undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let stopping = false;
+  const tick = (): void => {
+    running = runPayoutOnce(context.deps).then(
+      (summary) => {
+        if (summary.ok) logger.info({ paid: summary.payments.filter((p) => p.status === 'sent').length, owed: summary.owed.toString() }, 'payout run done');
+        else logger.error({ errors: summary.errors }, 'payout run needs attention');
+      },
+      (error: unknown) => {
+        defaultMetrics.payoutsFailedTotal.inc();
+        logger.error({ err: error }, 'payout run failed');
+      },
+    ).finally(() => {
+      if (!stopping) timer = setTimeout(tick, seconds * 1000);
+    });
+  };
+  const shutdown = (signal: string): void => {
+    stopping = true;
+    clearTimeout(timer);
+    logger.info({ signal }, 'payouts worker stopping');
+    void (async () => {
+      await running;
+      await http?.close();
+      await context.close();
+      process.exit(0);
+    })();
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  tick();
+}

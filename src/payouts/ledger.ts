@@ -1,0 +1,87 @@
+/**
+ * The payment side of the ledger (002_ledger.sql): credits come from the unlocker, payments are debits.
+ * A balance is never stored: it is the `balances` view over credits and payments.
+ */
+import type pg from 'pg';
+import type { Balance } from './plan.js';
+import type { PendingBatch } from './reconcile.js';
+
+type Db = pg.Pool | pg.PoolClient;
+
+export async function readBalances(db: Db): Promise<Balance[]> {
+  const res = await db.query<{ address: string; balance: string }>('SELECT address, balance::text FROM balances WHERE balance <> 0 ORDER BY address');
+  return res.rows.map((r) => ({ address: r.address, balance: BigInt(r.balance) }));
+}
+
+/** What the wallet must still hold for miners: matured credits minus payments that left the wallet. */
+export async function owedLitoshis(db: Db): Promise<bigint> {
+  const res = await db.query<{ owed: string }>(
+    `SELECT ((SELECT COALESCE(sum(c.amount), 0) FROM credits c JOIN blocks b ON b.id = c.block_id WHERE b.status = 'confirmed')
+           - (SELECT COALESCE(sum(amount), 0) FROM payments WHERE status = 'sent'))::text AS owed`);
+  return BigInt(res.rows[0].owed);
+}
+
+export async function pendingBatches(db: Db): Promise<PendingBatch[]> {
+  const res = await db.query<{ id: string; label: string; created_at: Date; address: string; amount: string }>(
+    `SELECT b.id::text, b.label, b.created_at, p.address, p.amount::text
+       FROM payment_batches b JOIN payments p ON p.batch_id = b.id
+      WHERE p.status = 'pending' ORDER BY b.id, p.address`);
+  const batches = new Map<number, PendingBatch & { payments: Array<{ address: string; amount: bigint }> }>();
+  for (const r of res.rows) {
+    const id = Number(r.id);
+    let batch = batches.get(id);
+    if (!batch) batches.set(id, (batch = { id, label: r.label, createdAt: r.created_at, payments: [] }));
+    batch.payments.push({ address: r.address, amount: BigInt(r.amount) });
+  }
+  return [...batches.values()];
+}
+
+export interface NewPayment { address: string; amount: bigint; status: 'pending' | 'set_aside'; error?: string }
+
+/** Records a batch and its payments in one transaction (before any wallet call). Returns the batch id. */
+export async function insertBatch(db: pg.Pool, label: string, payments: readonly NewPayment[]): Promise<number> {
+  const client = await db.connect();
+  try {
+    await client.query('BEGIN');
+    const batch = await client.query<{ id: string }>('INSERT INTO payment_batches (label) VALUES ($1) RETURNING id', [label]);
+    const id = Number(batch.rows[0].id);
+    await client.query(
+      `INSERT INTO payments (batch_id, address, amount, status, error)
+         SELECT $1, a, m, s, e FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[]) AS u(a, m, s, e)`,
+      [id, payments.map((p) => p.address), payments.map((p) => p.amount.toString()), payments.map((p) => p.status),
+        payments.map((p) => p.error ?? null)]);
+    await client.query('COMMIT');
+    return id;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+export async function markBatchSent(db: pg.Pool, batchId: number, txid: string, fee: bigint | null): Promise<bigint> {
+  const client = await db.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('UPDATE payment_batches SET txid = $2, tx_fee = $3, sent_at = now() WHERE id = $1',
+      [batchId, txid, fee === null ? null : fee.toString()]);
+    const res = await client.query<{ amount: string }>(
+      `UPDATE payments SET status = 'sent', txid = $2, updated_at = now() WHERE batch_id = $1 AND status = 'pending' RETURNING amount::text`,
+      [batchId, txid]);
+    await client.query('COMMIT');
+    return res.rows.reduce((s, r) => s + BigInt(r.amount), 0n);
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+export async function markBatchFailed(db: Db, batchId: number, reason: string): Promise<number> {
+  const res = await db.query(
+    `UPDATE payments SET status = 'failed', error = $2, updated_at = now() WHERE batch_id = $1 AND status = 'pending'`,
+    [batchId, reason.slice(0, 1000)]);
+  return res.rowCount ?? 0;
+}

@@ -1,0 +1,218 @@
+/**
+ * One payout run: lock → reconcile pending batches → unlock blocks → check the wallet covers what is owed → pay.
+ *
+ * Exactly-once: a batch and its payments are committed as 'pending' (with a unique label that becomes the wallet
+ * transaction's comment) BEFORE sendmany, and marked 'sent' with the txid after. When the process dies in
+ * between, the next run finds the wallet transaction by its comment and records it instead of paying again.
+ * Only one runner acts at a time: a session-level pg_try_advisory_lock held for the whole run (released by
+ * PostgreSQL if the process dies).
+ */
+import { randomBytes } from 'node:crypto';
+import type pg from 'pg';
+import pino from 'pino';
+import { RpcError, type RpcClient } from '../chain/rpc.js';
+import type { Metrics } from '../ops/metrics.js';
+import { decodeAddress, type NetworkName } from '../work/address.js';
+import { insertBatch, markBatchFailed, markBatchSent, owedLitoshis, pendingBatches, readBalances } from './ledger.js';
+import { planPayments } from './plan.js';
+import { decideReconcile } from './reconcile.js';
+import type { FeeConfig, RewardScheme } from './types.js';
+import { unlockBlocks, type UnlockResult } from './unlocker.js';
+import type { PayoutWallet } from './wallet.js';
+
+/** 'ltcpayou' as an int8: the advisory lock key of the payout runner. */
+export const PAYOUT_LOCK_KEY = '7815209000474948981';
+
+export interface PayoutDeps {
+  db: pg.Pool;
+  /** Node RPC for chain calls (getblockcount, getblockhash, getblockheader). */
+  chain: Pick<RpcClient, 'call'>;
+  wallet: PayoutWallet;
+  network: NetworkName;
+  scheme: RewardScheme;
+  fee: FeeConfig;
+  maturity: number;
+  minimumPayout: bigint;
+  maxPaymentsPerBatch?: number;
+  reconcileGraceSeconds?: number;
+  logger?: pino.Logger;
+  metrics?: Pick<Metrics, 'blocksTotal' | 'payoutsPaidLitoshisTotal' | 'payoutsPendingLitoshis' | 'payoutsFailedTotal' | 'walletShortfallLitoshis'>;
+  now?: () => Date;
+  /** Test hook: called right after sendmany returned, before the database learns the txid. */
+  afterSend?: (label: string, txid: string) => void;
+}
+
+export interface PaymentLine {
+  batchId: number;
+  label: string;
+  address: string;
+  amount: bigint;
+  status: 'sent' | 'failed' | 'pending' | 'set_aside';
+  txid?: string;
+  error?: string;
+}
+
+export interface PayoutRunSummary {
+  /** False: another runner held the lock; nothing was done. */
+  locked: boolean;
+  unlocked: UnlockResult;
+  reconciled: Array<{ batchId: number; label: string; action: 'sent' | 'failed' | 'wait'; txid?: string; detail?: string }>;
+  /** Matured credits minus sent payments, litoshis. */
+  owed: bigint;
+  spendable: bigint | null;
+  shortfall: bigint;
+  payments: PaymentLine[];
+  belowMinimum: number;
+  /** False when anything needs attention: shortfall, failed or unknown wallet calls. */
+  ok: boolean;
+  errors: string[];
+}
+
+const emptyUnlock = (): UnlockResult => ({ confirmed: [], orphaned: [], immature: 0, waiting: [] });
+
+export async function runPayoutOnce(deps: PayoutDeps): Promise<PayoutRunSummary> {
+  const logger = deps.logger ?? pino({ level: 'silent' });
+  const summary: PayoutRunSummary = {
+    locked: false, unlocked: emptyUnlock(), reconciled: [], owed: 0n, spendable: null, shortfall: 0n,
+    payments: [], belowMinimum: 0, ok: true, errors: [],
+  };
+  const lockClient = await deps.db.connect();
+  try {
+    const got = await lockClient.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS locked', [PAYOUT_LOCK_KEY]);
+    if (!got.rows[0].locked) {
+      logger.info('another payout runner holds the lock; skipping this run');
+      return summary;
+    }
+    summary.locked = true;
+    try {
+      await runLocked(deps, logger, summary);
+    } finally {
+      await lockClient.query('SELECT pg_advisory_unlock($1::bigint)', [PAYOUT_LOCK_KEY]).catch(() => undefined);
+    }
+  } finally {
+    lockClient.release();
+  }
+  if (summary.errors.length) summary.ok = false;
+  return summary;
+}
+
+async function runLocked(deps: PayoutDeps, logger: pino.Logger, summary: PayoutRunSummary): Promise<void> {
+  const now = deps.now ?? (() => new Date());
+  const fail = (message: string, context: Record<string, unknown> = {}): void => {
+    summary.errors.push(message);
+    logger.error(context, message);
+  };
+
+  // 1. Settle what a previous run left pending, before anything could pay the same balance again.
+  for (const batch of await pendingBatches(deps.db)) {
+    const since = Math.floor(batch.createdAt.getTime() / 1000) - 3600;
+    const found = await deps.wallet.findSendByComment(batch.label, since);
+    const action = decideReconcile(batch, found, now(), deps.reconcileGraceSeconds ?? 600);
+    if (action.kind === 'sent') {
+      const amount = await markBatchSent(deps.db, batch.id, action.txid, action.fee);
+      deps.metrics?.payoutsPaidLitoshisTotal.inc(Number(amount));
+      logger.warn({ batch: batch.label, txid: action.txid }, 'pending batch found in the wallet: recorded as sent (not paid again)');
+      if (action.mismatches.length) fail(`batch ${batch.label}: wallet transaction ${action.txid} differs from the ledger`, { mismatches: action.mismatches });
+      summary.reconciled.push({ batchId: batch.id, label: batch.label, action: 'sent', txid: action.txid });
+    } else if (action.kind === 'failed') {
+      await markBatchFailed(deps.db, batch.id, action.reason);
+      deps.metrics?.payoutsFailedTotal.inc();
+      logger.warn({ batch: batch.label, reason: action.reason }, 'pending batch never reached the wallet: marked failed, amounts return to the balances');
+      summary.reconciled.push({ batchId: batch.id, label: batch.label, action: 'failed', detail: action.reason });
+    } else {
+      fail(`batch ${batch.label} is still pending: ${action.reason}`);
+      summary.reconciled.push({ batchId: batch.id, label: batch.label, action: 'wait', detail: action.reason });
+    }
+  }
+
+  // 2. Follow found blocks on the chain; credit the matured ones.
+  summary.unlocked = await unlockBlocks({
+    db: deps.db, rpc: deps.chain, scheme: deps.scheme, fee: deps.fee, maturity: deps.maturity, logger, metrics: deps.metrics,
+  });
+
+  // 3. The wallet must hold everything the pool owes, or nothing is paid.
+  summary.owed = await owedLitoshis(deps.db);
+  summary.spendable = await deps.wallet.spendableBalance();
+  summary.shortfall = summary.owed > summary.spendable ? summary.owed - summary.spendable : 0n;
+  deps.metrics?.payoutsPendingLitoshis.set(Number(summary.owed));
+  deps.metrics?.walletShortfallLitoshis.set(Number(summary.shortfall));
+  if (summary.shortfall > 0n) {
+    deps.metrics?.payoutsFailedTotal.inc();
+    fail(`WALLET SHORTFALL: the pool owes ${summary.owed} litoshis of matured credits but the wallet can spend only ${summary.spendable}; nothing is paid`,
+      { owed: summary.owed.toString(), spendable: summary.spendable.toString(), shortfall: summary.shortfall.toString() });
+    return;
+  }
+
+  // 4. Pay.
+  const balances = await readBalances(deps.db);
+  const reasons = new Map<string, string>();
+  for (const { address, balance } of balances) {
+    if (balance <= 0n) continue;
+    try {
+      decodeAddress(address, deps.network);
+    } catch (error) {
+      reasons.set(address, (error as Error).message);
+      continue;
+    }
+    if (balance >= deps.minimumPayout && !(await deps.wallet.isValidAddress(address))) {
+      reasons.set(address, `litecoind validateaddress refuses ${address}`);
+    }
+  }
+  const plan = planPayments(balances, {
+    minimum: deps.minimumPayout,
+    maxPerBatch: deps.maxPaymentsPerBatch ?? 500,
+    invalidReason: (address) => reasons.get(address) ?? null,
+  });
+  summary.belowMinimum = plan.belowMinimum.length;
+
+  if (plan.setAside.length) {
+    const label = newLabel('setaside');
+    const batchId = await insertBatch(deps.db, label, plan.setAside.map((p) => ({ address: p.address, amount: p.amount, status: 'set_aside', error: p.reason })));
+    for (const p of plan.setAside) {
+      logger.error({ address: p.address, amount: p.amount.toString(), reason: p.reason, batch: label }, 'payment set aside: bad address');
+      summary.payments.push({ batchId, label, address: p.address, amount: p.amount, status: 'set_aside', error: p.reason });
+    }
+  }
+
+  for (const batch of plan.batches) {
+    const label = newLabel('payout');
+    const batchId = await insertBatch(deps.db, label, batch.map((p) => ({ ...p, status: 'pending' })));
+    const lines = (status: PaymentLine['status'], extra: Partial<PaymentLine> = {}): void => {
+      for (const p of batch) summary.payments.push({ batchId, label, address: p.address, amount: p.amount, status, ...extra });
+    };
+    let txid: string;
+    try {
+      txid = await deps.wallet.sendMany(new Map(batch.map((p) => [p.address, p.amount])), label);
+    } catch (error) {
+      const message = (error as Error).message;
+      // The node answered with an error: normally nothing was sent, but look once by comment to be sure.
+      const found = error instanceof RpcError ? await deps.wallet.findSendByComment(label, Math.floor(now().getTime() / 1000) - 3600).catch(() => null) : null;
+      if (error instanceof RpcError && !found) {
+        await markBatchFailed(deps.db, batchId, message);
+        deps.metrics?.payoutsFailedTotal.inc();
+        fail(`batch ${label}: sendmany failed: ${message}`);
+        lines('failed', { error: message });
+        continue;
+      }
+      if (!found) {
+        fail(`batch ${label}: outcome of sendmany unknown (${message}); left pending, the next run reconciles it`);
+        lines('pending', { error: message });
+        continue;
+      }
+      txid = found.txid;
+    }
+    deps.afterSend?.(label, txid);
+    const fee = await deps.wallet.getSend(txid).then((s) => s.fee, () => null);
+    const amount = await markBatchSent(deps.db, batchId, txid, fee);
+    deps.metrics?.payoutsPaidLitoshisTotal.inc(Number(amount));
+    logger.info({ batch: label, txid, payments: batch.length, amount: amount.toString(), txFee: fee?.toString() }, 'payout batch sent');
+    lines('sent', { txid });
+  }
+  summary.owed = await owedLitoshis(deps.db);
+  deps.metrics?.payoutsPendingLitoshis.set(Number(summary.owed));
+}
+
+function newLabel(kind: string): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
+  return `ltcpool-${kind}-${stamp}-${randomBytes(6).toString('hex')}`;
+}
