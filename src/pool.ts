@@ -14,6 +14,7 @@ import { ShareProcessor, type AcceptedShare, type ShareSink } from './stratum/sh
 import { BlocksRepo } from './store/blocks.js';
 import { createPool } from './store/db.js';
 import { checkSchema } from './store/migrations.js';
+import { startSharePartitionMaintenance } from './store/partitions.js';
 import { ShareWriter } from './store/share-writer.js';
 import { decodeAddress } from './work/address.js';
 import { networkDifficultyFromBits } from './work/difficulty.js';
@@ -46,7 +47,7 @@ export interface RunningPool {
  * store, and found blocks → litecoind.
  */
 export async function startPool(config: Config, options: { metrics?: Metrics; logger?: Logger } = {}): Promise<RunningPool> {
-  const logger = options.logger ?? createLogger('pool');
+  const logger = options.logger ?? createLogger();
   const metrics = options.metrics ?? defaultMetrics;
   const payoutScript = decodeAddress(config.pool.address, config.network);
 
@@ -64,6 +65,7 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
   let db: pg.Pool | undefined;
   let writer: ShareWriter | undefined;
   let blocksRepo: BlocksRepo | undefined;
+  let partitions: { stop(): void } | undefined;
   if (config.database.url) {
     db = createPool({ url: config.database.url, max: config.database.poolSize, logger, applicationName: `ltcpool-${config.instanceId}` });
     await checkSchema(db);
@@ -80,6 +82,7 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
       },
     });
     await writer.start();
+    partitions = startSharePartitionMaintenance(db, { daysAhead: 7, retentionDays: config.database.shareRetentionDays, logger: logger.child({ module: 'partitions' }) });
     blocksRepo = new BlocksRepo(db, { spool: writer.spoolFile, logger });
   } else {
     logger.warn('no database configured: accepted shares are NOT recorded (regtest only)');
@@ -138,6 +141,11 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
       maxLineBytes: limits.maxLineBytes,
       maxWorkersPerConnection: limits.maxWorkersPerConnection,
       maxJobsRemembered: config.stratum.maxJobs,
+      messagesPerSecond: limits.messagesPerSecond,
+      messagesBurst: limits.messagesBurst,
+      floodCloseAfter: limits.floodCloseAfter,
+      maxWriteBufferBytes: limits.maxWriteBufferBytes,
+      rejectEscalation: limits.rejectEscalation,
     },
     jobs,
     shares,
@@ -146,6 +154,9 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
     authorizeTimeoutMs: limits.authorizeTimeoutSeconds * 1000,
     idleTimeoutMs: limits.idleTimeoutSeconds * 1000,
     connectionsPerIp: limits.connectionsPerIp,
+    bans: config.stratum.bans,
+    shutdown: config.stratum.shutdown,
+    proxyHeaderTimeoutMs: limits.proxyHeaderTimeoutSeconds * 1000,
   });
 
   let lastTemplateAt: number | undefined;
@@ -216,6 +227,7 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
       await server.close({ reconnect: true });
       await blocks.drain();
       await writer?.close();
+      partitions?.stop();
       await http?.close();
       await db?.end();
       rpc.close?.();
