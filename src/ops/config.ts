@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { decodeAddress, type NetworkName } from '../work/address.js';
+import { isValidAllowEntry } from '../stratum/bans.js';
 
 const difficulty = z.number().positive().finite();
 /** 0 lets the OS pick a free port (tests, demo). */
@@ -23,7 +24,11 @@ const stratumPortSchema = z.object({
   port,
   difficulty: difficulty.default(65536),
   name: z.string().optional(),
-});
+  /** Expect a PROXY protocol v1/v2 header (HAProxy `send-proxy`/`send-proxy-v2`) before Stratum bytes. */
+  proxyProtocol: z.boolean().default(false),
+  /** Serve Stratum over TLS on this port, with a PEM certificate chain and key read from these paths. */
+  tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+}).refine((p) => !(p.proxyProtocol && p.tls), { message: 'proxyProtocol and tls on one port are not supported yet', path: ['tls'] });
 
 const limitsSchema = z.object({
   maxLineBytes: z.number().int().min(256).default(16 * 1024),
@@ -32,6 +37,41 @@ const limitsSchema = z.object({
   authorizeTimeoutSeconds: z.number().positive().default(60),
   idleTimeoutSeconds: z.number().positive().default(600),
   maxWorkersPerConnection: z.number().int().positive().default(64),
+  /** Token-bucket burst on top of messagesPerSecond (configure+subscribe+authorize arrive together). */
+  messagesBurst: z.number().int().positive().default(200),
+  /** Messages over the rate that are answered with an error before the connection is closed. */
+  floodCloseAfter: z.number().int().positive().default(50),
+  /** A client that doesn't read its answers: close once this much output is queued for it. */
+  maxWriteBufferBytes: z.number().int().min(16 * 1024).default(1024 * 1024),
+  /** Time to send a complete PROXY header on proxyProtocol ports. */
+  proxyHeaderTimeoutSeconds: z.number().positive().default(10),
+  /** Only-rejected shares (stuck on old work): escalate per connection, never ban (farms share NAT IPs). */
+  rejectEscalation: z
+    .object({
+      resendWorkAfter: z.number().int().positive().default(10),
+      reconnectAfter: z.number().int().positive().default(30),
+      closeAfter: z.number().int().positive().default(50),
+    })
+    .refine((r) => r.resendWorkAfter <= r.reconnectAfter && r.reconnectAfter <= r.closeAfter, {
+      message: 'resendWorkAfter <= reconnectAfter <= closeAfter',
+    })
+    .prefault({}),
+});
+
+const bansSchema = z.object({
+  enabled: z.boolean().default(true),
+  threshold: z.number().positive().default(100),
+  banSeconds: z.number().positive().default(600),
+  scoreHalfLifeSeconds: z.number().positive().default(60),
+  allowList: z.array(z.string().refine(isValidAllowEntry, { message: 'must be an IP address or CIDR (IPv4 or IPv6)' })).default([]),
+});
+
+const shutdownSchema = z.object({
+  /** On SIGTERM, this share of the miners is asked to reconnect every waveIntervalMs. */
+  waveFraction: z.number().gt(0).max(1).default(0.1),
+  waveIntervalMs: z.number().int().min(0).default(500),
+  /** After the last wave, time left for miners to go before the rest are dropped. */
+  graceMs: z.number().int().min(0).default(2000),
 });
 
 export const configSchema = z.object({
@@ -53,7 +93,7 @@ export const configSchema = z.object({
   stratum: z
     .object({
       host: z.string().default('127.0.0.1'),
-      ports: z.array(stratumPortSchema).min(1).default([{ port: 3333, difficulty: 65536 }]),
+      ports: z.array(stratumPortSchema).min(1).default([{ port: 3333, difficulty: 65536, proxyProtocol: false }]),
       extranonce2Size: z.number().int().min(2).max(8).default(4),
       /** Work is resent at least this often; miners drop a pool silent for ~120 s. */
       jobRebroadcastSeconds: z.number().min(5).max(60).default(30),
@@ -64,6 +104,8 @@ export const configSchema = z.object({
       versionRollingMask: z.string().regex(/^[0-9a-fA-F]{8}$/).default('1fffe000'),
       vardiff: vardiffSchema.prefault({}),
       limits: limitsSchema.prefault({}),
+      bans: bansSchema.prefault({}),
+      shutdown: shutdownSchema.prefault({}),
       hasher: z.enum(['node', 'scrypt-js']).default('node'),
     })
     .prefault({}),
@@ -91,7 +133,13 @@ export const configSchema = z.object({
       minimumPayout: z.string().regex(/^\d+$/, 'litoshis as a decimal string').default('10000000'),
       maturity: z.number().int().min(1).default(100),
       walletName: z.string().optional(),
+      /** RPC URL of the node holding the payout wallet when it is not node.rpcUrl (http://user:pass@host:port). */
+      walletRpcUrl: z.string().url().optional(),
       intervalSeconds: z.number().int().positive().default(600),
+      /** Most outputs in one sendmany. */
+      maxPaymentsPerBatch: z.number().int().positive().max(2000).default(500),
+      /** A pending batch the wallet does not know is declared failed (and re-paid later) only after this long. */
+      reconcileGraceSeconds: z.number().int().min(0).default(600),
     })
     .prefault({}),
   log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),

@@ -1,16 +1,41 @@
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Metrics } from '../ops/metrics.js';
-import type { Job } from '../work/job.js';
+import { notifyParams, type Job } from '../work/job.js';
+import { BanList, normalizeIp as normalizeAddress, type BanOptions, type Offence } from './bans.js';
+import { encodeNotification } from './codec.js';
 import type { JobManager } from './job-manager.js';
-import { Session, type SessionSettings } from './session.js';
+import { ProxyHeaderReader } from './proxy-protocol.js';
+import { Session, type ProtocolErrorReason, type SessionHooks, type SessionSettings } from './session.js';
 import type { ShareProcessor, SubmitOutcome } from './share-processor.js';
+import { loadTlsContext, type TlsFiles } from './tls.js';
 
 export interface ListenPort {
   port: number;
   difficulty: number;
   name?: string;
+  proxyProtocol?: boolean;
+  tls?: TlsFiles;
 }
+
+export interface ShutdownOptions {
+  /** Share of the sessions asked to reconnect per wave (0..1]. */
+  waveFraction: number;
+  waveIntervalMs: number;
+  /** After the last wave, time for miners to leave before the rest are dropped. */
+  graceMs: number;
+}
+
+const OFFENCE_FOR: Partial<Record<ProtocolErrorReason, Offence>> = {
+  malformed: 'malformed',
+  'line-too-long': 'line-too-long',
+  flood: 'flood',
+  'too-many-pending': 'flood',
+};
+
+/** Sessions written per event-loop turn while broadcasting, so shares and accepts interleave with a big broadcast. */
+const BROADCAST_BATCH = 2000;
 
 export interface StratumServerOptions {
   host: string;
@@ -24,6 +49,11 @@ export interface StratumServerOptions {
   authorizeTimeoutMs: number;
   idleTimeoutMs: number;
   connectionsPerIp: number;
+  bans?: Omit<BanOptions, 'logger' | 'metrics' | 'now'>;
+  shutdown?: ShutdownOptions;
+  proxyHeaderTimeoutMs?: number;
+  /** Housekeeping period (timeouts, vardiff, ban expiry); defaults from the shortest timeout, at most 5 s. */
+  tickIntervalMs?: number;
 }
 
 /**
@@ -38,15 +68,62 @@ export class StratumServer {
   private extranonceCounter = Math.floor(Math.random() * 0xffffff);
   private tickTimer: NodeJS.Timeout | undefined;
   private shuttingDown = false;
+  private broadcastGeneration = 0;
+  private broadcastPendingClean = false;
+  private readonly pendingProxy = new Set<Socket>();
+  /** One hooks object and one settings object per port, shared by every session (memory per connection). */
+  private readonly hooks: SessionHooks;
+  private readonly portSettings = new Map<ListenPort, SessionSettings>();
   readonly boundPorts: number[] = [];
+  readonly bans: BanList;
 
   constructor(private readonly options: StratumServerOptions) {
+    this.hooks = {
+      currentJob: () => this.options.jobs.current,
+      shares: options.shares,
+      onAuthorized: () => this.updateGauges(),
+      onSubmitResult: (_s: Session, _o: SubmitOutcome) => undefined,
+      onProtocolError: (s, reason) => this.onProtocolError(s, reason),
+      onClose: (s) => this.onSessionClosed(s),
+    };
+    this.bans = new BanList({
+      enabled: false,
+      threshold: 100,
+      banSeconds: 600,
+      scoreHalfLifeSeconds: 60,
+      allowList: [],
+      ...options.bans,
+      logger: options.logger,
+      metrics: { bansTotal: options.metrics.bansTotal, bannedIps: options.metrics.bannedIps },
+    });
+    this.bans.onBan = (ip) => {
+      for (const session of this.sessions) if (session.ip === ip) session.close('IP banned');
+    };
     options.jobs.on('job', (job: Job, clean: boolean) => this.broadcast(job, clean));
   }
 
   async listen(): Promise<void> {
     for (const portConfig of this.options.ports) {
-      const server = createServer({ noDelay: true }, (socket) => this.accept(socket, portConfig));
+      const onSocket = (socket: Socket) => {
+        try {
+          this.accept(socket, portConfig);
+        } catch (error) {
+          this.options.logger.error({ err: error }, 'accepting a connection failed');
+          socket.destroy();
+        }
+      };
+      let server: Server;
+      if (portConfig.tls) {
+        const { cert, key } = loadTlsContext(portConfig.tls);
+        server = createTlsServer({ cert, key, handshakeTimeout: 10_000 }, onSocket);
+        // Handshake failures (plain-text clients, scanners) are the client's problem, not a listener error.
+        server.on('tlsClientError', (error, socket) => {
+          this.options.logger.debug({ err: error, ip: socket.remoteAddress }, 'TLS handshake failed');
+          socket.destroy();
+        });
+      } else {
+        server = createServer({ noDelay: true }, onSocket);
+      }
       server.on('error', (error) => this.options.logger.error({ err: error, port: portConfig.port }, 'stratum listener error'));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -59,9 +136,13 @@ export class StratumServer {
       const bound = typeof address === 'object' && address ? address.port : portConfig.port;
       this.boundPorts.push(bound);
       this.servers.push(server);
-      this.options.logger.info({ host: this.options.host, port: bound, difficulty: portConfig.difficulty }, 'stratum port listening');
+      this.options.logger.info(
+        { host: this.options.host, port: bound, difficulty: portConfig.difficulty, tls: Boolean(portConfig.tls), proxyProtocol: Boolean(portConfig.proxyProtocol) },
+        'stratum port listening',
+      );
     }
-    this.tickTimer = setInterval(() => this.tick(), 5000);
+    const shortestTimeout = Math.min(this.options.authorizeTimeoutMs, this.options.idleTimeoutMs);
+    this.tickTimer = setInterval(() => this.tick(), this.options.tickIntervalMs ?? Math.min(5000, Math.max(100, shortestTimeout / 4)));
     this.tickTimer.unref();
   }
 
@@ -79,21 +160,55 @@ export class StratumServer {
     return { connections: this.sessions.size, workers, miners: miners.size };
   }
 
+  /**
+   * Sends a job to every session: one encoded line shared by all, written in batches so a broadcast to
+   * tens of thousands of sockets never holds the event loop for long. A newer job supersedes a broadcast
+   * still in progress (keeping its clean_jobs flag), so no session gets older work after newer.
+   */
   broadcast(job: Job, cleanJobs: boolean): void {
-    for (const session of this.sessions) session.sendJob(job, cleanJobs);
+    const generation = ++this.broadcastGeneration;
+    const clean = cleanJobs || this.broadcastPendingClean;
+    this.broadcastPendingClean = clean;
+    const line = encodeNotification('mining.notify', notifyParams(job, clean));
+    const targets = [...this.sessions];
+    let index = 0;
+    const writeBatch = () => {
+      if (generation !== this.broadcastGeneration) return;
+      const end = Math.min(targets.length, index + BROADCAST_BATCH);
+      for (; index < end; index++) targets[index].sendJob(job, clean, line);
+      if (index < targets.length) setImmediate(writeBatch);
+      else this.broadcastPendingClean = false;
+    };
+    writeBatch();
   }
 
-  /** Stops accepting, asks every miner to reconnect (to a sibling instance), then closes. */
-  async close(options: { reconnect?: boolean; graceMs?: number } = {}): Promise<void> {
+  /**
+   * Stops accepting, then asks miners to reconnect (to the new process or a sibling) in waves while the
+   * others keep being served, then closes whatever is left.
+   */
+  async close(options: { reconnect?: boolean; graceMs?: number; waveFraction?: number; waveIntervalMs?: number } = {}): Promise<void> {
     this.shuttingDown = true;
-    if (this.tickTimer) clearInterval(this.tickTimer);
+    const shutdown = this.options.shutdown;
+    const waveFraction = options.waveFraction ?? shutdown?.waveFraction ?? 1;
+    const waveIntervalMs = options.waveIntervalMs ?? shutdown?.waveIntervalMs ?? 0;
+    const graceMs = options.graceMs ?? shutdown?.graceMs ?? 500;
     // net.Server.close() only calls back once every connection is gone, so stop listening first and wait later.
     const closed = Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-    for (const session of this.sessions) {
-      if (options.reconnect !== false) session.sendReconnect();
+    for (const socket of this.pendingProxy) socket.destroy();
+    if (options.reconnect !== false) {
+      const remaining = [...this.sessions];
+      const perWave = Math.max(1, Math.ceil(remaining.length * Math.min(1, Math.max(0, waveFraction))));
+      let wave = 0;
+      while (remaining.length > 0) {
+        if (wave > 0 && waveIntervalMs > 0) await new Promise((r) => setTimeout(r, waveIntervalMs));
+        const batch = remaining.splice(0, perWave);
+        for (const session of batch) if (!session.isClosing) session.sendReconnect();
+        this.options.logger.info({ wave: ++wave, sent: batch.length, left: remaining.length }, 'asked miners to reconnect');
+      }
     }
-    const deadline = Date.now() + (options.graceMs ?? 500);
+    const deadline = Date.now() + graceMs;
     while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    if (this.tickTimer) clearInterval(this.tickTimer);
     for (const session of this.sessions) session.socket.destroy();
     await closed;
   }
@@ -106,8 +221,60 @@ export class StratumServer {
   }
 
   private accept(socket: Socket, portConfig: ListenPort): void {
-    const ip = normalizeIp(socket.remoteAddress ?? '');
     if (this.shuttingDown) {
+      socket.destroy();
+      return;
+    }
+    const ip = normalizeIp(socket.remoteAddress ?? '');
+    if (portConfig.proxyProtocol) {
+      socket.on('error', () => undefined);
+      this.readProxyHeader(socket, ip, portConfig);
+      return;
+    }
+    this.startSession(socket, ip, portConfig, undefined);
+  }
+
+  /** The balancer's header comes first; the client IP in it is the one bans, limits and logs use. */
+  private readProxyHeader(socket: Socket, peerIp: string, portConfig: ListenPort): void {
+    const reader = new ProxyHeaderReader();
+    this.pendingProxy.add(socket);
+    const timer = setTimeout(() => {
+      this.options.logger.debug({ ip: peerIp }, 'no PROXY header in time');
+      socket.destroy();
+    }, this.options.proxyHeaderTimeoutMs ?? 10_000);
+    timer.unref();
+    const done = () => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      this.pendingProxy.delete(socket);
+    };
+    const onData = (chunk: Buffer) => {
+      const result = reader.push(chunk);
+      if (result.status === 'incomplete') return;
+      done();
+      if (result.status === 'error') {
+        this.options.logger.debug({ ip: peerIp, reason: result.reason }, 'bad PROXY header: closing');
+        socket.destroy();
+        return;
+      }
+      const source = result.header.sourceAddress;
+      const ip = source ? normalizeIp(source) : peerIp;
+      this.startSession(socket, ip, portConfig, result.rest.length > 0 ? result.rest : undefined);
+    };
+    socket.on('data', onData);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      this.pendingProxy.delete(socket);
+    });
+  }
+
+  private startSession(socket: Socket, ip: string, portConfig: ListenPort, firstBytes: Buffer | undefined): void {
+    if (this.shuttingDown || socket.destroyed) {
+      socket.destroy();
+      return;
+    }
+    if (this.bans.isBanned(ip)) {
+      this.options.logger.debug({ ip }, 'connection refused: IP banned');
       socket.destroy();
       return;
     }
@@ -123,19 +290,28 @@ export class StratumServer {
       socket,
       ip,
       this.nextExtranonce1(),
-      { ...this.options.session, startDifficulty: portConfig.difficulty },
-      {
-        currentJob: () => this.options.jobs.current,
-        shares: this.options.shares,
-        onAuthorized: () => this.updateGauges(),
-        onSubmitResult: (_s: Session, _o: SubmitOutcome) => undefined,
-        onProtocolError: (s, reason) => this.options.logger.debug({ ip: s.ip, reason }, 'protocol error'),
-        onClose: (s) => this.onSessionClosed(s),
-      },
+      this.settingsFor(portConfig),
+      this.hooks,
       this.options.logger,
     );
     this.sessions.add(session);
     this.options.metrics.connections.set(this.sessions.size);
+    if (firstBytes) session.receive(firstBytes);
+  }
+
+  private settingsFor(portConfig: ListenPort): SessionSettings {
+    let settings = this.portSettings.get(portConfig);
+    if (!settings) {
+      settings = Object.freeze({ ...this.options.session, startDifficulty: portConfig.difficulty });
+      this.portSettings.set(portConfig, settings);
+    }
+    return settings;
+  }
+
+  private onProtocolError(session: Session, reason: ProtocolErrorReason): void {
+    this.options.logger.debug({ ip: session.ip, session: session.id, reason }, 'protocol error');
+    const offence = OFFENCE_FOR[reason];
+    if (offence) this.bans.record(session.ip, offence);
   }
 
   private onSessionClosed(session: Session): void {
@@ -155,6 +331,7 @@ export class StratumServer {
 
   private tick(): void {
     const now = Date.now();
+    this.bans.sweep();
     for (const session of this.sessions) {
       if (!session.authorized && now - session.connectedAt > this.options.authorizeTimeoutMs) {
         session.close('did not subscribe and authorize in time');
@@ -171,5 +348,5 @@ export class StratumServer {
 
 /** IPv4-mapped IPv6 (::ffff:1.2.3.4) as plain IPv4. */
 export function normalizeIp(ip: string): string {
-  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+  return normalizeAddress(ip);
 }

@@ -15,6 +15,7 @@ import {
   type StratumRequest,
 } from './codec.js';
 import type { ShareProcessor, Submitter, SubmitOutcome } from './share-processor.js';
+import { TokenBucket } from './rate-limit.js';
 import { Vardiff, roundDifficulty, type VardiffOptions } from './vardiff.js';
 
 export const POOL_VERSION = 'ltcpool/0.1.0';
@@ -28,14 +29,56 @@ export interface SessionSettings {
   maxLineBytes: number;
   maxWorkersPerConnection: number;
   maxJobsRemembered: number;
+  /** Token bucket over every message received; undefined = no rate limit. */
+  messagesPerSecond?: number;
+  messagesBurst?: number;
+  /** Over-rate messages answered with an error before the connection is closed. */
+  floodCloseAfter?: number;
+  /** Output queued for a client that doesn't read: past this the connection is closed. */
+  maxWriteBufferBytes?: number;
+  /** Consecutive rejected shares: resend work, then client.reconnect, then close. */
+  rejectEscalation?: RejectEscalation;
 }
+
+export interface RejectEscalation {
+  resendWorkAfter: number;
+  reconnectAfter: number;
+  closeAfter: number;
+}
+
+/** Why a session misbehaved; the server turns these into ban score. */
+export type ProtocolErrorReason = 'malformed' | 'line-too-long' | 'flood' | 'slow-reader' | 'too-many-pending';
+
+/** The clean notify line of a job, encoded once for every miner that authorizes while it is current. */
+const cleanNotifyLines = new WeakMap<Job, string>();
+function cleanNotifyLine(job: Job): string {
+  let line = cleanNotifyLines.get(job);
+  if (line === undefined) {
+    line = encodeNotification('mining.notify', notifyParams(job, true));
+    cleanNotifyLines.set(job, line);
+  }
+  return line;
+}
+
+/** Payout addresses already decoded (farms authorize thousands of workers to one address). Bounded. */
+const knownAddresses = new Map<string, true>();
+function checkAddress(address: string, network: NetworkName): void {
+  const key = `${network}:${address}`;
+  if (knownAddresses.has(key)) return;
+  decodeAddress(address, network);
+  if (knownAddresses.size >= 10_000) knownAddresses.clear();
+  knownAddresses.set(key, true);
+}
+
+/** In-flight answers per connection (shares hashing); more than this is a flood the bucket let through. */
+const MAX_PENDING_REPLIES = 1024;
 
 export interface SessionHooks {
   currentJob(): Job | undefined;
   shares: ShareProcessor;
   onAuthorized(session: Session, address: string): void;
   onSubmitResult(session: Session, outcome: SubmitOutcome): void;
-  onProtocolError(session: Session, reason: string): void;
+  onProtocolError(session: Session, reason: ProtocolErrorReason): void;
   onClose(session: Session): void;
 }
 
@@ -59,11 +102,19 @@ export class Session implements Submitter {
   private readonly vardiff: Vardiff | undefined;
   private readonly workers = new Map<string, WorkerIdentity>();
   private readonly jobDifficulty = new Map<string, number>();
-  private readonly submissions = new Map<string, Set<string>>();
+  /** Created on the first share: most connections held at once never submit in between broadcasts. */
+  private submissions: Map<string, Set<string>> | undefined;
   private readonly decoder: LineDecoder;
-  private readonly replies: Reply[] = [];
+  private replies: Reply[] = [];
   private flushing = false;
   private closed = false;
+  /** close() was called: input is ignored from here on. */
+  private closing = false;
+  private closeAfterFlush = false;
+  private readonly bucket: TokenBucket | undefined;
+  private floodCount = 0;
+  /** Rejected shares in a row (reset by an accepted one). */
+  consecutiveRejects = 0;
   private extranonceSubscribed = false;
   readonly connectedAt = Date.now();
   lastActivityAt = Date.now();
@@ -82,8 +133,11 @@ export class Session implements Submitter {
     this.difficulty = settings.startDifficulty;
     this.vardiff = settings.vardiff.enabled ? new Vardiff(settings.vardiff, Date.now()) : undefined;
     this.decoder = new LineDecoder(settings.maxLineBytes);
+    if (settings.messagesPerSecond !== undefined) {
+      this.bucket = new TokenBucket(settings.messagesPerSecond, settings.messagesBurst ?? Math.max(20, settings.messagesPerSecond * 2));
+    }
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('error', (error) => this.logger.debug({ err: error, session: this.id }, 'socket error'));
     socket.on('close', () => this.onClosed());
   }
@@ -111,6 +165,7 @@ export class Session implements Submitter {
   }
 
   recordSubmission(jobId: string, key: string): boolean {
+    this.submissions ??= new Map();
     let seen = this.submissions.get(jobId);
     if (!seen) {
       seen = new Set();
@@ -121,12 +176,19 @@ export class Session implements Submitter {
     return true;
   }
 
-  /** Sends a job (called for broadcasts and after authorization). */
-  sendJob(job: Job, cleanJobs: boolean): void {
-    if (!this.subscribed || !this.authorized || this.closed) return;
+  /**
+   * Sends a job (called for broadcasts and after authorization). A broadcast passes the encoded line so
+   * thousands of sessions share one JSON.stringify.
+   */
+  sendJob(job: Job, cleanJobs: boolean, encoded?: string): void {
+    if (!this.subscribed || !this.authorized || this.closed || this.closing) return;
+    this.write(this.jobLine(job, cleanJobs, encoded));
+  }
+
+  private jobLine(job: Job, cleanJobs: boolean, encoded?: string): string {
     this.jobDifficulty.set(job.id, this.difficulty);
     this.forgetOldJobs();
-    this.write(encodeNotification('mining.notify', notifyParams(job, cleanJobs)));
+    return encoded ?? (cleanJobs ? cleanNotifyLine(job) : encodeNotification('mining.notify', notifyParams(job, cleanJobs)));
   }
 
   /** Changes difficulty: set_difficulty now, effective from the next job. */
@@ -151,8 +213,13 @@ export class Session implements Submitter {
     this.write(encodeNotification('client.reconnect', host ? [host, port, waitSeconds] : []));
   }
 
+  get isClosing(): boolean {
+    return this.closing || this.closed;
+  }
+
   close(reason?: string): void {
-    if (this.closed) return;
+    if (this.closed || this.closing) return;
+    this.closing = true;
     if (reason) this.logger.debug({ session: this.id, ip: this.ip, reason }, 'closing connection');
     this.socket.end();
     this.socket.destroySoon?.();
@@ -161,6 +228,14 @@ export class Session implements Submitter {
 
   private write(line: string): void {
     if (this.closed || this.socket.destroyed) return;
+    const limit = this.settings.maxWriteBufferBytes;
+    if (limit !== undefined && this.socket.writableLength > limit) {
+      this.hooks.onProtocolError(this, 'slow-reader');
+      this.logger.debug({ session: this.id, ip: this.ip, queued: this.socket.writableLength }, 'closing connection: client does not read');
+      this.closing = true;
+      this.socket.destroy();
+      return;
+    }
     this.socket.write(line);
   }
 
@@ -170,23 +245,48 @@ export class Session implements Submitter {
     this.hooks.onClose(this);
   }
 
-  private onData(chunk: Buffer): void {
+  /** Bytes from the miner (the socket's data events, or what followed a PROXY header). */
+  receive(chunk: Buffer): void {
+    if (this.closing || this.closed) return;
     this.lastActivityAt = Date.now();
     let lines: string[];
     try {
       lines = this.decoder.push(chunk);
     } catch (error) {
-      if (error instanceof LineTooLongError) {
-        this.hooks.onProtocolError(this, 'line-too-long');
-        this.close(error.message);
-        return;
-      }
-      throw error;
+      if (error instanceof LineTooLongError) this.hooks.onProtocolError(this, 'line-too-long');
+      else this.logger.error({ err: error, session: this.id }, 'line decoder failed');
+      this.close(error instanceof Error ? error.message : 'decoder error');
+      return;
     }
-    for (const line of lines) this.onLine(line);
+    for (const line of lines) {
+      if (this.closing) return;
+      try {
+        this.onLine(line);
+      } catch (error) {
+        // A handler bug must cost this connection at most, never the process.
+        this.logger.error({ err: error, session: this.id }, 'stratum message handling failed');
+        this.enqueue(encodeResponse(null, null, [ERROR_CODES.other, 'Internal error', null]));
+      }
+    }
   }
 
   private onLine(line: string): void {
+    if (this.bucket && !this.bucket.take()) {
+      this.floodCount++;
+      this.hooks.onProtocolError(this, 'flood');
+      if (this.floodCount >= (this.settings.floodCloseAfter ?? 50)) {
+        this.close('message flood');
+        return;
+      }
+      const id = parseMessage(line);
+      this.enqueue(encodeResponse(id.kind === 'response' ? null : id.kind === 'request' ? id.request.id : id.id, null, [ERROR_CODES.other, 'Too many messages, slow down', null]));
+      return;
+    }
+    if (this.replies.length >= MAX_PENDING_REPLIES) {
+      this.hooks.onProtocolError(this, 'too-many-pending');
+      this.close('too many requests in flight');
+      return;
+    }
     const message = parseMessage(line);
     if (message.kind === 'response') return;
     if (message.kind === 'invalid') {
@@ -198,6 +298,11 @@ export class Session implements Submitter {
   }
 
   private enqueue(reply: Reply): void {
+    if (!this.flushing && this.replies.length === 0 && typeof reply === 'string') {
+      // nothing ahead of it: answer now, without touching the queue
+      this.write(reply);
+      return;
+    }
     this.replies.push(reply);
     if (!this.flushing) void this.flushReplies();
   }
@@ -214,6 +319,7 @@ export class Session implements Submitter {
     } finally {
       this.flushing = false;
     }
+    if (this.closeAfterFlush) this.close('only rejected shares');
   }
 
   private handle(request: StratumRequest): Reply {
@@ -264,7 +370,7 @@ export class Session implements Submitter {
       return encodeResponse(id, false, [ERROR_CODES.unauthorized, 'worker name may hold letters, digits and - _ . : @ (at most 64)', null]);
     }
     try {
-      decodeAddress(address, this.settings.network);
+      checkAddress(address, this.settings.network);
     } catch (error) {
       return encodeResponse(id, false, [ERROR_CODES.unauthorized, (error as Error).message, null]);
     }
@@ -286,8 +392,7 @@ export class Session implements Submitter {
       if (this.subscribed) {
         const job = this.hooks.currentJob();
         if (job) {
-          this.jobDifficulty.set(job.id, this.difficulty);
-          out += encodeNotification('mining.notify', notifyParams(job, true));
+          out += this.jobLine(job, true);
         }
       }
     }
@@ -341,8 +446,9 @@ export class Session implements Submitter {
     this.hooks.onSubmitResult(this, outcome);
     if (!outcome.accepted) {
       const error: StratumError = [outcome.code, outcome.message, null];
-      return encodeResponse(id, null, error);
+      return encodeResponse(id, null, error) + this.escalateRejects();
     }
+    this.consecutiveRejects = 0;
     this.lastShareAt = Date.now();
     let out = encodeResponse(id, true);
     if (this.vardiff && !this.fixedDifficulty) {
@@ -355,11 +461,35 @@ export class Session implements Submitter {
     return out;
   }
 
+  /**
+   * A miner sending only rejected shares is usually stuck on old work, and many farms share one NAT
+   * address, so it is never banned: it gets fresh work, then is asked to reconnect, then closed.
+   */
+  private escalateRejects(): string {
+    const policy = this.settings.rejectEscalation;
+    if (!policy) return '';
+    this.consecutiveRejects++;
+    const n = this.consecutiveRejects;
+    if (n === policy.resendWorkAfter) {
+      const job = this.hooks.currentJob();
+      if (job && this.subscribed && this.authorized) {
+        this.logger.debug({ session: this.id, ip: this.ip, rejects: n }, 'only rejected shares: resending work');
+        return this.jobLine(job, true);
+      }
+    }
+    if (n === policy.reconnectAfter) {
+      this.logger.debug({ session: this.id, ip: this.ip, rejects: n }, 'only rejected shares: asking to reconnect');
+      return encodeNotification('client.reconnect', []);
+    }
+    if (n >= policy.closeAfter) this.closeAfterFlush = true;
+    return '';
+  }
+
   private forgetOldJobs(): void {
     while (this.jobDifficulty.size > this.settings.maxJobsRemembered) {
       const oldest = this.jobDifficulty.keys().next().value as string;
       this.jobDifficulty.delete(oldest);
-      this.submissions.delete(oldest);
+      this.submissions?.delete(oldest);
     }
   }
 
