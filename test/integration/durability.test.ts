@@ -64,28 +64,29 @@ describe('durable accounting', () => {
         (address, i) => new TestMiner({ host: '127.0.0.1', port: stratumPort, username: `${address}.crash${i}`, hashrate: 8, autoReconnect: true }),
       );
       let pool = await spawnPool(configFile, stratumPort);
-      for (const miner of miners) {
-        await miner.start();
-        miner.startMining();
+      const accepted = () => miners.reduce((n, m) => n + m.accepted, 0);
+      const withPoolLog = (error: unknown): never => {
+        throw new Error(`${(error as Error).message}; tail of the pool's log:\n${pool.output().slice(-3000)}`);
+      };
+      try {
+        for (const miner of miners) {
+          await miner.start();
+          miner.startMining();
+        }
+        for (let round = 0; round < 4; round++) {
+          const before = accepted();
+          await waitFor('shares acknowledged this round', () => accepted() > before + 5, 30_000).catch(withPoolLog);
+          await new Promise((r) => setTimeout(r, 200 + Math.random() * 1500));
+          await pool.kill('SIGKILL');
+          pool = await spawnPool(configFile, stratumPort);
+          await waitFor('miners back', () => miners.every((m) => m.job !== undefined), 30_000).catch(withPoolLog);
+        }
+        const before = accepted();
+        await waitFor('shares after the last restart', () => accepted() > before + 5, 30_000).catch(withPoolLog);
+      } finally {
+        for (const miner of miners) await miner.close();
+        await pool.kill('SIGTERM');
       }
-      const rounds = 4;
-      for (let round = 0; round < rounds; round++) {
-        const before = miners.reduce((n, m) => n + m.accepted, 0);
-        await waitFor('shares acknowledged this round', () => miners.reduce((n, m) => n + m.accepted, 0) > before + 5, 30_000).catch(async (error) => {
-          const codes = miners.flatMap((m) => m.submitted.slice(-10).map((x) => x.errorCode ?? 'ok'));
-          const info = await Promise.race([node.rpc('getrpcinfo'), new Promise((r) => setTimeout(() => r('getrpcinfo: no answer in 5 s'), 5000))]);
-          console.log('RPCINFO', JSON.stringify(info));
-          fs.writeFileSync(path.join(os.tmpdir(), 'ltcpool-crash-test-pool.log'), pool.output());
-          throw new Error(`${(error as Error).message}; round ${round}; last answers ${codes.join(',')}; hashes ${miners.map((m) => m.hashes)}; pool log:\n${pool.output().slice(-3000)}`);
-        });
-        await new Promise((r) => setTimeout(r, 200 + Math.random() * 1500));
-        await pool.kill('SIGKILL');
-        pool = await spawnPool(configFile, stratumPort);
-        await waitFor('miners back', () => miners.every((m) => m.job !== undefined), 30_000);
-      }
-      await waitFor('more shares after the last restart', () => miners.every((m) => m.accepted > 0), 30_000);
-      for (const miner of miners) await miner.close();
-      await pool.kill('SIGTERM');
       const checked = await expectEveryAcknowledgedShareOnce(db, miners);
       expect(checked).toBeGreaterThan(20);
     } finally {

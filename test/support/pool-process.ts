@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { killWhenParentDies, trackChild } from '../../src/devnet/exec.js';
 import { waitFor } from './pool.js';
 
 export interface PoolProcess {
@@ -18,6 +19,10 @@ export async function spawnPool(configFile: string, stratumPort: number, env: No
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // Never outlive the test run, even when a test fails before it kills the pool (or vitest itself is killed).
+  trackChild(child);
+  const dismissWatchdog = child.pid ? killWhenParentDies(child.pid) : () => undefined;
+  child.once('exit', () => dismissWatchdog());
   let log = '';
   child.stdout!.on('data', (d) => (log = (log + d.toString()).slice(-2_000_000)));
   child.stderr!.on('data', (d) => (log = (log + d.toString()).slice(-2_000_000)));
