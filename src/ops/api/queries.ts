@@ -6,8 +6,9 @@ import { hashrateFromDifficulty } from './hashrate.js';
  * 002_ledger: credits, payments, balances view). Litoshi amounts stay exact: bigint columns are returned as decimal strings.
  */
 
-export const BLOCK_STATUSES_DB = ['candidate', 'submitted', 'accepted', 'rejected', 'confirmed', 'orphaned'] as const;
-export type BlockStatusDb = (typeof BLOCK_STATUSES_DB)[number];
+import { BLOCK_STATUSES as BLOCK_STATUSES_DB, type BlockStatus as BlockStatusDb } from '../../store/blocks.js';
+
+export { BLOCK_STATUSES_DB, type BlockStatusDb };
 
 export interface BlockRow {
   height: number;
