@@ -27,12 +27,11 @@ beforeAll(async () => {
   node = await startRegtest({ mweb: true });
   payoutAddress = await node.newAddress('bech32');
   const filled = await node.fillMempool({ segwit: 3, mwebPegIns: 1 });
-  mempoolTxids = filled.segwit;
-  // litecoind reuses a template for 5 s after the mempool changes: wait until one carries every send
-  // (MWEB transactions travel inside the template's `mweb`, not in `transactions`).
+  mempoolTxids = [...filled.segwit, ...filled.mwebPegIns];
+  // litecoind reuses a template for 5 s after the mempool changes: wait until one carries every send.
   await waitFor('a template with every mempool transaction', async () => {
-    const template = await node.rpc<{ transactions: Array<{ txid: string }>; mweb?: string }>('getblocktemplate', [{ rules: ['mweb', 'segwit'] }]);
-    return filled.segwit.every((txid) => template.transactions.some((t) => t.txid === txid)) && (template.mweb?.length ?? 0) > 400;
+    const template = await node.rpc<{ transactions: Array<{ txid: string }> }>('getblocktemplate', [{ rules: ['mweb', 'segwit'] }]);
+    return mempoolTxids.every((txid) => template.transactions.some((t) => t.txid === txid));
   }, 20_000, 500);
   pool = await startTestPool(node, payoutAddress);
 }, 180_000);
@@ -65,9 +64,9 @@ describe('mining core against a real litecoind regtest', () => {
       expect(Buffer.from(coinbase.vin[0].coinbase!, 'hex').toString('latin1')).toContain('/ltcpool-test/');
     }
     const withMempool = blocks.find((b) => mempoolTxids.every((txid) => b.tx.some((t) => t.txid === txid)));
-    expect(withMempool, 'a block carrying the mempool segwit sends').toBeDefined();
+    expect(withMempool, 'a block carrying the mempool segwit sends and the MWEB peg-in').toBeDefined();
     expect(withMempool!.mweb, 'MWEB extension data in the block').toBeDefined();
-    expect(withMempool!.mweb!.num_kernels, 'the MWEB transaction from the mempool').toBeGreaterThan(0);
+    expect(withMempool!.mweb!.num_kernels, 'the peg-in kernel').toBeGreaterThan(0);
     expect(await node.rpc<unknown[]>('getrawmempool')).toEqual([]);
     expect(miner.accepted).toBeGreaterThan(0);
     expect(await metricValue(pool.metrics, 'ltcpool_blocks_total', { status: 'accepted' })).toBeGreaterThanOrEqual(3);
