@@ -6,10 +6,16 @@ export class LineTooLongError extends Error {
 }
 
 export class LineDecoder {
-  private pending: Buffer[] = [];
+  /** Bytes of an unfinished line; allocated only while one is pending. */
+  private pending: Buffer[] | undefined;
   private pendingBytes = 0;
 
   constructor(private readonly maxLineBytes: number) {}
+
+  /** True while part of a line waits for its newline (a session drops an idle decoder otherwise). */
+  get hasPending(): boolean {
+    return this.pendingBytes > 0;
+  }
 
   /** Complete lines in this chunk (without the newline, CR trimmed); throws LineTooLongError past the limit. */
   push(chunk: Buffer): string[] {
@@ -18,8 +24,8 @@ export class LineDecoder {
     for (let nl = chunk.indexOf(0x0a, start); nl !== -1; nl = chunk.indexOf(0x0a, start)) {
       const piece = chunk.subarray(start, nl);
       if (this.pendingBytes + piece.length > this.maxLineBytes) throw new LineTooLongError(this.maxLineBytes);
-      const line = this.pendingBytes > 0 ? Buffer.concat([...this.pending, piece]) : piece;
-      this.pending = [];
+      const line = this.pending !== undefined ? Buffer.concat([...this.pending, piece]) : piece;
+      this.pending = undefined;
       this.pendingBytes = 0;
       const text = line.toString('utf8').replace(/\r$/, '').trim();
       if (text.length > 0) lines.push(text);
@@ -28,7 +34,7 @@ export class LineDecoder {
     if (start < chunk.length) {
       const rest = chunk.subarray(start);
       if (this.pendingBytes + rest.length > this.maxLineBytes) throw new LineTooLongError(this.maxLineBytes);
-      this.pending.push(Buffer.from(rest));
+      (this.pending ??= []).push(Buffer.from(rest));
       this.pendingBytes += rest.length;
     }
     return lines;

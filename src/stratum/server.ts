@@ -7,7 +7,7 @@ import { BanList, normalizeIp as normalizeAddress, type BanOptions, type Offence
 import { encodeNotification } from './codec.js';
 import type { JobManager } from './job-manager.js';
 import { ProxyHeaderReader } from './proxy-protocol.js';
-import { Session, type ProtocolErrorReason, type SessionHooks, type SessionSettings } from './session.js';
+import { Session, type ProtocolErrorReason, type SessionEnvironment, type SessionHooks, type SessionSettings } from './session.js';
 import type { ShareProcessor, SubmitOutcome } from './share-processor.js';
 import { loadTlsContext, type TlsFiles } from './tls.js';
 
@@ -63,7 +63,11 @@ export interface StratumServerOptions {
 export class StratumServer {
   private readonly servers: Server[] = [];
   private readonly sessions = new Set<Session>();
-  private readonly perIp = new Map<string, number>();
+  /** Connections per IP; the entry's `ip` is the one copy of the address string every session from it shares. */
+  private readonly perIp = new Map<string, { ip: string; count: number }>();
+  /** Kept as workers come and go (recounting every session on each authorize is quadratic in connections). */
+  private workerTotal = 0;
+  private readonly workersPerAddress = new Map<string, number>();
   private nextSessionId = 1;
   private extranonceCounter = Math.floor(Math.random() * 0xffffff);
   private tickTimer: NodeJS.Timeout | undefined;
@@ -71,9 +75,9 @@ export class StratumServer {
   private broadcastGeneration = 0;
   private broadcastPendingClean = false;
   private readonly pendingProxy = new Set<Socket>();
-  /** One hooks object and one settings object per port, shared by every session (memory per connection). */
+  /** One hooks object and one environment (settings, hooks, logger) per port, shared by every session (memory per connection). */
   private readonly hooks: SessionHooks;
-  private readonly portSettings = new Map<ListenPort, SessionSettings>();
+  private readonly portEnvironments = new Map<ListenPort, SessionEnvironment>();
   readonly boundPorts: number[] = [];
   readonly bans: BanList;
 
@@ -81,7 +85,7 @@ export class StratumServer {
     this.hooks = {
       currentJob: () => this.options.jobs.current,
       shares: options.shares,
-      onAuthorized: () => this.updateGauges(),
+      onWorkerAdded: (_s, address) => this.onWorkerAdded(address),
       onSubmitResult: (_s: Session, _o: SubmitOutcome) => undefined,
       onProtocolError: (s, reason) => this.onProtocolError(s, reason),
       onClose: (s) => this.onSessionClosed(s),
@@ -151,13 +155,7 @@ export class StratumServer {
   }
 
   stats(): { connections: number; workers: number; miners: number } {
-    let workers = 0;
-    const miners = new Set<string>();
-    for (const session of this.sessions) {
-      workers += session.workerCount;
-      for (const address of session.addresses()) miners.add(address);
-    }
-    return { connections: this.sessions.size, workers, miners: miners.size };
+    return { connections: this.sessions.size, workers: this.workerTotal, miners: this.workersPerAddress.size };
   }
 
   /**
@@ -213,11 +211,9 @@ export class StratumServer {
     await closed;
   }
 
-  private nextExtranonce1(): Buffer {
+  private nextExtranonce1(): number {
     this.extranonceCounter = (this.extranonceCounter + 1) & 0xffffff;
-    const out = Buffer.alloc(4);
-    out.writeUInt32BE(((this.options.instanceId & 0xff) << 24) | this.extranonceCounter);
-    return out;
+    return ((((this.options.instanceId & 0xff) << 24) | this.extranonceCounter) >>> 0);
   }
 
   private accept(socket: Socket, portConfig: ListenPort): void {
@@ -278,34 +274,31 @@ export class StratumServer {
       socket.destroy();
       return;
     }
-    const count = this.perIp.get(ip) ?? 0;
-    if (count >= this.options.connectionsPerIp) {
+    let perIp = this.perIp.get(ip);
+    if ((perIp?.count ?? 0) >= this.options.connectionsPerIp) {
       this.options.logger.warn({ ip, limit: this.options.connectionsPerIp }, 'connection refused: too many connections from this IP');
       socket.destroy();
       return;
     }
-    this.perIp.set(ip, count + 1);
-    const session = new Session(
-      this.nextSessionId++,
-      socket,
-      ip,
-      this.nextExtranonce1(),
-      this.settingsFor(portConfig),
-      this.hooks,
-      this.options.logger,
-    );
+    if (perIp === undefined) {
+      perIp = { ip, count: 0 };
+      this.perIp.set(ip, perIp);
+    }
+    perIp.count++;
+    const session = new Session(this.nextSessionId++, socket, perIp.ip, this.nextExtranonce1(), this.environmentFor(portConfig));
     this.sessions.add(session);
     this.options.metrics.connections.set(this.sessions.size);
     if (firstBytes) session.receive(firstBytes);
   }
 
-  private settingsFor(portConfig: ListenPort): SessionSettings {
-    let settings = this.portSettings.get(portConfig);
-    if (!settings) {
-      settings = Object.freeze({ ...this.options.session, startDifficulty: portConfig.difficulty });
-      this.portSettings.set(portConfig, settings);
+  private environmentFor(portConfig: ListenPort): SessionEnvironment {
+    let environment = this.portEnvironments.get(portConfig);
+    if (!environment) {
+      const settings: SessionSettings = Object.freeze({ ...this.options.session, startDifficulty: portConfig.difficulty });
+      environment = Object.freeze({ settings, hooks: this.hooks, logger: this.options.logger });
+      this.portEnvironments.set(portConfig, environment);
     }
-    return settings;
+    return environment;
   }
 
   private onProtocolError(session: Session, reason: ProtocolErrorReason): void {
@@ -315,18 +308,28 @@ export class StratumServer {
   }
 
   private onSessionClosed(session: Session): void {
-    this.sessions.delete(session);
-    const count = (this.perIp.get(session.ip) ?? 1) - 1;
-    if (count <= 0) this.perIp.delete(session.ip);
-    else this.perIp.set(session.ip, count);
+    if (!this.sessions.delete(session)) return;
+    const perIp = this.perIp.get(session.ip);
+    if (perIp && --perIp.count <= 0) this.perIp.delete(session.ip);
+    for (const address of session.workerAddresses()) {
+      this.workerTotal--;
+      const left = (this.workersPerAddress.get(address) ?? 1) - 1;
+      if (left <= 0) this.workersPerAddress.delete(address);
+      else this.workersPerAddress.set(address, left);
+    }
     this.options.metrics.connections.set(this.sessions.size);
     this.updateGauges();
   }
 
+  private onWorkerAdded(address: string): void {
+    this.workerTotal++;
+    this.workersPerAddress.set(address, (this.workersPerAddress.get(address) ?? 0) + 1);
+    this.updateGauges();
+  }
+
   private updateGauges(): void {
-    const { workers, miners } = this.stats();
-    this.options.metrics.workersAuthorized.set(workers);
-    this.options.metrics.minersAuthorized.set(miners);
+    this.options.metrics.workersAuthorized.set(this.workerTotal);
+    this.options.metrics.minersAuthorized.set(this.workersPerAddress.size);
   }
 
   private tick(): void {

@@ -15,8 +15,8 @@ import {
   type StratumRequest,
 } from './codec.js';
 import type { ShareProcessor, Submitter, SubmitOutcome } from './share-processor.js';
-import { TokenBucket } from './rate-limit.js';
-import { Vardiff, roundDifficulty, type VardiffOptions } from './vardiff.js';
+import { MILLI_TOKEN, refillMilliTokens } from './rate-limit.js';
+import { clampDifficulty, roundDifficulty, vardiffOnShare, vardiffOnTick, type VardiffOptions, type VardiffState } from './vardiff.js';
 
 export const POOL_VERSION = 'ltcpool/0.1.0';
 
@@ -60,14 +60,17 @@ function cleanNotifyLine(job: Job): string {
   return line;
 }
 
-/** Payout addresses already decoded (farms authorize thousands of workers to one address). Bounded. */
-const knownAddresses = new Map<string, true>();
-function checkAddress(address: string, network: NetworkName): void {
+/** Payout addresses already decoded (farms authorize thousands of workers to one address), one copy each. Bounded. */
+const knownAddresses = new Map<string, string>();
+function checkAddress(address: string, network: NetworkName): string {
   const key = `${network}:${address}`;
-  if (knownAddresses.has(key)) return;
+  const known = knownAddresses.get(key);
+  if (known !== undefined) return known;
   decodeAddress(address, network);
   if (knownAddresses.size >= 10_000) knownAddresses.clear();
-  knownAddresses.set(key, true);
+  const copy = flatCopy(address);
+  knownAddresses.set(key, copy);
+  return copy;
 }
 
 /** In-flight answers per connection (shares hashing); more than this is a flood the bucket let through. */
@@ -76,10 +79,18 @@ const MAX_PENDING_REPLIES = 1024;
 export interface SessionHooks {
   currentJob(): Job | undefined;
   shares: ShareProcessor;
-  onAuthorized(session: Session, address: string): void;
+  /** A worker name new to this session was authorized (re-authorizing the same name doesn't call this). */
+  onWorkerAdded(session: Session, address: string): void;
   onSubmitResult(session: Session, outcome: SubmitOutcome): void;
   onProtocolError(session: Session, reason: ProtocolErrorReason): void;
   onClose(session: Session): void;
+}
+
+/** What every session on one port shares: one object, so each session holds one pointer for all of it. */
+export interface SessionEnvironment {
+  settings: SessionSettings;
+  hooks: SessionHooks;
+  logger: Logger;
 }
 
 interface WorkerIdentity {
@@ -90,78 +101,185 @@ interface WorkerIdentity {
 type Reply = string | Promise<string>;
 
 /**
+ * Session times are ms since this module loaded: small integers V8 keeps unboxed in the object (an
+ * epoch-ms double would be one more heap number per field per connection). Getters give epoch ms.
+ */
+const CLOCK_ORIGIN = Date.now();
+const clock = (): number => Date.now() - CLOCK_ORIGIN;
+
+// Session flags, one small integer instead of a field per boolean.
+const SUBSCRIBED = 1;
+const CLOSED = 2;
+const CLOSING = 4;
+const CLOSE_AFTER_FLUSH = 8;
+const FLUSHING = 16;
+const FIXED_DIFFICULTY = 32;
+const EXTRANONCE_SUBSCRIBED = 64;
+
+const kSession = Symbol('ltcpool.session');
+type SessionSocket = Socket & { [kSession]?: Session };
+
+/** Payout addresses and user agents repeat across thousands of connections: keep one copy of each. */
+const userAgents = new Map<string, string>();
+function internUserAgent(agent: string): string {
+  const known = userAgents.get(agent);
+  if (known !== undefined) return known;
+  if (userAgents.size >= 1000) userAgents.clear();
+  const copy = flatCopy(agent);
+  userAgents.set(copy, copy);
+  return copy;
+}
+
+/** A string that doesn't point into a bigger one (a slice of a 200-byte line keeps the whole line alive). */
+function flatCopy(text: string): string {
+  return text.length < 13 ? text : (JSON.parse(JSON.stringify(text)) as string);
+}
+
+/** True when `name` is `address` or `address.worker`. */
+function isUsername(name: string, address: string, worker: string): boolean {
+  // `address.` names the same (unnamed) worker as `address`
+  if (worker === '') return name.startsWith(address) && (name.length === address.length || (name.length === address.length + 1 && name.endsWith('.')));
+  return name.length === address.length + 1 + worker.length && name.startsWith(address) && name.charCodeAt(address.length) === 0x2e && name.endsWith(worker);
+}
+
+/**
  * One miner connection: Stratum state machine, difficulty, and in-order answers. Requests are handled
  * concurrently (shares hash in parallel) but answered in the order they arrived.
+ *
+ * Tens of thousands are held at once, so the per-connection state is kept flat and small: plain number
+ * and string fields, socket listeners shared by every session, and objects (line decoder, reply queue,
+ * extra workers, per-job difficulties, submitted shares) created only while they are needed.
  */
-export class Session implements Submitter {
-  subscribed = false;
+export class Session implements Submitter, VardiffState {
   versionMask = 0;
   difficulty: number;
-  /** Set once a set_difficulty reached the miner; until then only the starting difficulty applies. */
-  private fixedDifficulty = false;
-  private readonly vardiff: Vardiff | undefined;
-  private readonly workers = new Map<string, WorkerIdentity>();
-  private readonly jobDifficulty = new Map<string, number>();
-  /** Created on the first share: most connections held at once never submit in between broadcasts. */
-  private submissions: Map<string, Set<string>> | undefined;
-  private readonly decoder: LineDecoder;
-  private replies: Reply[] = [];
-  private flushing = false;
-  private closed = false;
-  /** close() was called: input is ignored from here on. */
-  private closing = false;
-  private closeAfterFlush = false;
-  private readonly bucket: TokenBucket | undefined;
-  private floodCount = 0;
   /** Rejected shares in a row (reset by an accepted one). */
   consecutiveRejects = 0;
-  private extranonceSubscribed = false;
-  readonly connectedAt = Date.now();
-  lastActivityAt = Date.now();
-  lastShareAt = 0;
   userAgent = '';
+  private flags = 0;
+  private floodCount = 0;
+  private readonly connectedMs: number;
+  private activityMs: number;
+  private lastShareMs = 0;
+  /** Rate limit bucket, in thousandths of a message (refilled on every read). */
+  private milliTokens: number;
+  // vardiff state (see VardiffState); idle when vardiff is off
+  vdWindowStart: number;
+  vdShares = 0;
+  vdLastShareAt: number;
+  vdIdleCutAt = 0;
+  /** First authorized worker, inline (nearly every connection has exactly one). */
+  private workerAddress: string | undefined;
+  private workerName = '';
+  private moreWorkers: Map<string, WorkerIdentity> | undefined;
+  /** Ids of the jobs sent here, oldest first (at most maxJobsRemembered). */
+  private jobIds: string[] | undefined;
+  /** The difficulty every job in jobIds was sent at, until they differ: then jobDifficulties holds each. */
+  private sentDifficulty = 0;
+  private jobDifficulties: number[] | undefined;
+  /** Created on the first share: most connections held at once never submit in between broadcasts. */
+  private submissions: Map<string, Set<string>> | undefined;
+  /** Only while part of a line is pending. */
+  private decoder: LineDecoder | undefined;
+  /** Only while answers wait for a share being hashed. */
+  private replies: Reply[] | undefined;
 
   constructor(
     readonly id: number,
     readonly socket: Socket,
     readonly ip: string,
-    readonly extranonce1: Buffer,
-    private readonly settings: SessionSettings,
-    private readonly hooks: SessionHooks,
-    private readonly logger: Logger,
+    private readonly extranonce1Value: number,
+    private readonly env: SessionEnvironment,
   ) {
+    const { settings } = env;
     this.difficulty = settings.startDifficulty;
-    this.vardiff = settings.vardiff.enabled ? new Vardiff(settings.vardiff, Date.now()) : undefined;
-    this.decoder = new LineDecoder(settings.maxLineBytes);
-    if (settings.messagesPerSecond !== undefined) {
-      this.bucket = new TokenBucket(settings.messagesPerSecond, settings.messagesBurst ?? Math.max(20, settings.messagesPerSecond * 2));
-    }
+    const now = clock();
+    this.connectedMs = now;
+    this.activityMs = now;
+    this.vdWindowStart = now;
+    this.vdLastShareAt = now;
+    this.milliTokens = settings.messagesPerSecond === undefined ? 0 : burstOf(settings) * MILLI_TOKEN;
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.receive(chunk));
-    socket.on('error', (error) => this.logger.debug({ err: error, session: this.id }, 'socket error'));
-    socket.on('close', () => this.onClosed());
+    (socket as SessionSocket)[kSession] = this;
+    socket.on('data', Session.onSocketData);
+    socket.on('error', Session.onSocketError);
+    socket.on('close', Session.onSocketClose);
+  }
+
+  private static onSocketData(this: SessionSocket, chunk: Buffer): void {
+    this[kSession]?.receive(chunk);
+  }
+
+  private static onSocketError(this: SessionSocket, error: Error): void {
+    const session = this[kSession];
+    session?.env.logger.debug({ err: error, session: session.id }, 'socket error');
+  }
+
+  private static onSocketClose(this: SessionSocket): void {
+    this[kSession]?.onClosed();
+  }
+
+  /** Extranonce1 as bytes, made on demand (4 bytes as a Buffer would cost ~200 per connection to keep). */
+  get extranonce1(): Buffer {
+    const out = Buffer.allocUnsafe(4);
+    out.writeUInt32BE(this.extranonce1Value);
+    return out;
+  }
+
+  get extranonce1Hex(): string {
+    return this.extranonce1Value.toString(16).padStart(8, '0');
+  }
+
+  get subscribed(): boolean {
+    return (this.flags & SUBSCRIBED) !== 0;
+  }
+
+  get connectedAt(): number {
+    return CLOCK_ORIGIN + this.connectedMs;
+  }
+
+  get lastActivityAt(): number {
+    return CLOCK_ORIGIN + this.activityMs;
+  }
+
+  /** Epoch ms of the last accepted share, 0 before the first. */
+  get lastShareAt(): number {
+    return this.lastShareMs === 0 ? 0 : CLOCK_ORIGIN + this.lastShareMs;
   }
 
   get authorized(): boolean {
-    return this.workers.size > 0;
+    return this.workerAddress !== undefined;
   }
 
   get workerCount(): number {
-    return this.workers.size;
+    return this.workerAddress === undefined ? 0 : 1 + (this.moreWorkers?.size ?? 0);
+  }
+
+  /** The payout address of every worker on this connection (repeats included). */
+  workerAddresses(): string[] {
+    if (this.workerAddress === undefined) return [];
+    const out = [this.workerAddress];
+    if (this.moreWorkers) for (const w of this.moreWorkers.values()) out.push(w.address);
+    return out;
   }
 
   addresses(): string[] {
-    return [...new Set([...this.workers.values()].map((w) => w.address))];
+    return [...new Set(this.workerAddresses())];
   }
 
   workerFor(name: string): WorkerIdentity | undefined {
-    return this.workers.get(name);
+    const address = this.workerAddress;
+    if (address === undefined) return undefined;
+    if (isUsername(name, address, this.workerName)) return { address, worker: this.workerName };
+    return this.moreWorkers?.get(name);
   }
 
   /** A share is judged at the difficulty its job was sent with, or the current one if that is lower. */
   difficultyForJob(jobId: string): number | undefined {
-    const sent = this.jobDifficulty.get(jobId);
-    return sent === undefined ? undefined : Math.min(sent, this.difficulty);
+    const index = this.jobIds === undefined ? -1 : this.jobIds.indexOf(jobId);
+    if (index === -1) return undefined;
+    const sent = this.jobDifficulties === undefined ? this.sentDifficulty : this.jobDifficulties[index];
+    return Math.min(sent, this.difficulty);
   }
 
   recordSubmission(jobId: string, key: string): boolean {
@@ -181,14 +299,40 @@ export class Session implements Submitter {
    * thousands of sessions share one JSON.stringify.
    */
   sendJob(job: Job, cleanJobs: boolean, encoded?: string): void {
-    if (!this.subscribed || !this.authorized || this.closed || this.closing) return;
+    if ((this.flags & (SUBSCRIBED | CLOSED | CLOSING)) !== SUBSCRIBED || !this.authorized) return;
     this.write(this.jobLine(job, cleanJobs, encoded));
   }
 
   private jobLine(job: Job, cleanJobs: boolean, encoded?: string): string {
-    this.jobDifficulty.set(job.id, this.difficulty);
-    this.forgetOldJobs();
+    this.rememberJob(job.id);
     return encoded ?? (cleanJobs ? cleanNotifyLine(job) : encodeNotification('mining.notify', notifyParams(job, cleanJobs)));
+  }
+
+  /** Remembers that a job id was sent at the current difficulty (only the id: no job object is kept). */
+  private rememberJob(jobId: string): void {
+    const difficulty = this.difficulty;
+    if (this.jobIds === undefined) {
+      this.jobIds = [jobId];
+      this.sentDifficulty = difficulty;
+      return;
+    }
+    const index = this.jobIds.indexOf(jobId);
+    if (index === -1) {
+      this.jobIds.push(jobId);
+    }
+    if (this.jobDifficulties === undefined && difficulty !== this.sentDifficulty) {
+      const sent = this.sentDifficulty;
+      this.jobDifficulties = this.jobIds.map(() => sent);
+    }
+    if (this.jobDifficulties !== undefined) {
+      if (index === -1) this.jobDifficulties[this.jobIds.length - 1] = difficulty;
+      else this.jobDifficulties[index] = difficulty;
+    }
+    while (this.jobIds.length > this.env.settings.maxJobsRemembered) {
+      const oldest = this.jobIds.shift() as string;
+      this.jobDifficulties?.shift();
+      this.submissions?.delete(oldest);
+    }
   }
 
   /** Changes difficulty: set_difficulty now, effective from the next job. */
@@ -198,13 +342,14 @@ export class Session implements Submitter {
     if (this.subscribed && this.authorized) this.write(encodeNotification('mining.set_difficulty', [difficulty]));
   }
 
-  /** Periodic housekeeping: idle vardiff. Returns the new difficulty if it changed. */
-  tick(now: number): void {
-    if (!this.vardiff || this.fixedDifficulty || !this.authorized) return;
-    const next = this.vardiff.onTick(now, this.difficulty);
+  /** Periodic housekeeping: idle vardiff. */
+  tick(_now?: number): void {
+    const { vardiff } = this.env.settings;
+    if (!vardiff.enabled || (this.flags & FIXED_DIFFICULTY) !== 0 || !this.authorized) return;
+    const next = vardiffOnTick(this, vardiff, clock(), this.difficulty);
     if (next !== undefined) {
       this.setDifficulty(next);
-      const job = this.hooks.currentJob();
+      const job = this.env.hooks.currentJob();
       if (job) this.sendJob(job, false);
     }
   }
@@ -214,25 +359,25 @@ export class Session implements Submitter {
   }
 
   get isClosing(): boolean {
-    return this.closing || this.closed;
+    return (this.flags & (CLOSING | CLOSED)) !== 0;
   }
 
   close(reason?: string): void {
-    if (this.closed || this.closing) return;
-    this.closing = true;
-    if (reason) this.logger.debug({ session: this.id, ip: this.ip, reason }, 'closing connection');
+    if (this.isClosing) return;
+    this.flags |= CLOSING;
+    if (reason) this.env.logger.debug({ session: this.id, ip: this.ip, reason }, 'closing connection');
     this.socket.end();
     this.socket.destroySoon?.();
     setTimeout(() => this.socket.destroy(), 1000).unref();
   }
 
   private write(line: string): void {
-    if (this.closed || this.socket.destroyed) return;
-    const limit = this.settings.maxWriteBufferBytes;
+    if ((this.flags & CLOSED) !== 0 || this.socket.destroyed) return;
+    const limit = this.env.settings.maxWriteBufferBytes;
     if (limit !== undefined && this.socket.writableLength > limit) {
-      this.hooks.onProtocolError(this, 'slow-reader');
-      this.logger.debug({ session: this.id, ip: this.ip, queued: this.socket.writableLength }, 'closing connection: client does not read');
-      this.closing = true;
+      this.env.hooks.onProtocolError(this, 'slow-reader');
+      this.env.logger.debug({ session: this.id, ip: this.ip, queued: this.socket.writableLength }, 'closing connection: client does not read');
+      this.flags |= CLOSING;
       this.socket.destroy();
       return;
     }
@@ -240,57 +385,70 @@ export class Session implements Submitter {
   }
 
   private onClosed(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.hooks.onClose(this);
+    if ((this.flags & CLOSED) !== 0) return;
+    this.flags |= CLOSED;
+    // nothing pending is needed any more: let the socket's buffers and ours go
+    this.decoder = undefined;
+    this.env.hooks.onClose(this);
   }
 
   /** Bytes from the miner (the socket's data events, or what followed a PROXY header). */
   receive(chunk: Buffer): void {
-    if (this.closing || this.closed) return;
-    this.lastActivityAt = Date.now();
+    if (this.isClosing) return;
+    const { settings } = this.env;
+    const now = clock();
+    if (settings.messagesPerSecond !== undefined) {
+      this.milliTokens = refillMilliTokens(this.milliTokens, Math.max(0, now - this.activityMs), settings.messagesPerSecond, burstOf(settings));
+    }
+    this.activityMs = now;
     let lines: string[];
+    const decoder = this.decoder ?? new LineDecoder(settings.maxLineBytes);
     try {
-      lines = this.decoder.push(chunk);
+      lines = decoder.push(chunk);
     } catch (error) {
-      if (error instanceof LineTooLongError) this.hooks.onProtocolError(this, 'line-too-long');
-      else this.logger.error({ err: error, session: this.id }, 'line decoder failed');
+      if (error instanceof LineTooLongError) this.env.hooks.onProtocolError(this, 'line-too-long');
+      else this.env.logger.error({ err: error, session: this.id }, 'line decoder failed');
       this.close(error instanceof Error ? error.message : 'decoder error');
       return;
     }
+    this.decoder = decoder.hasPending ? decoder : undefined;
     for (const line of lines) {
-      if (this.closing) return;
+      if ((this.flags & CLOSING) !== 0) return;
       try {
         this.onLine(line);
       } catch (error) {
         // A handler bug must cost this connection at most, never the process.
-        this.logger.error({ err: error, session: this.id }, 'stratum message handling failed');
+        this.env.logger.error({ err: error, session: this.id }, 'stratum message handling failed');
         this.enqueue(encodeResponse(null, null, [ERROR_CODES.other, 'Internal error', null]));
       }
     }
   }
 
   private onLine(line: string): void {
-    if (this.bucket && !this.bucket.take()) {
-      this.floodCount++;
-      this.hooks.onProtocolError(this, 'flood');
-      if (this.floodCount >= (this.settings.floodCloseAfter ?? 50)) {
-        this.close('message flood');
+    const { settings } = this.env;
+    if (settings.messagesPerSecond !== undefined) {
+      if (this.milliTokens < MILLI_TOKEN) {
+        this.floodCount++;
+        this.env.hooks.onProtocolError(this, 'flood');
+        if (this.floodCount >= (settings.floodCloseAfter ?? 50)) {
+          this.close('message flood');
+          return;
+        }
+        const id = parseMessage(line);
+        this.enqueue(encodeResponse(id.kind === 'response' ? null : id.kind === 'request' ? id.request.id : id.id, null, [ERROR_CODES.other, 'Too many messages, slow down', null]));
         return;
       }
-      const id = parseMessage(line);
-      this.enqueue(encodeResponse(id.kind === 'response' ? null : id.kind === 'request' ? id.request.id : id.id, null, [ERROR_CODES.other, 'Too many messages, slow down', null]));
-      return;
+      this.milliTokens -= MILLI_TOKEN;
     }
-    if (this.replies.length >= MAX_PENDING_REPLIES) {
-      this.hooks.onProtocolError(this, 'too-many-pending');
+    if (this.replies !== undefined && this.replies.length >= MAX_PENDING_REPLIES) {
+      this.env.hooks.onProtocolError(this, 'too-many-pending');
       this.close('too many requests in flight');
       return;
     }
     const message = parseMessage(line);
     if (message.kind === 'response') return;
     if (message.kind === 'invalid') {
-      this.hooks.onProtocolError(this, 'malformed');
+      this.env.hooks.onProtocolError(this, 'malformed');
       this.enqueue(encodeResponse(message.id, null, [ERROR_CODES.other, message.reason, null]));
       return;
     }
@@ -298,28 +456,31 @@ export class Session implements Submitter {
   }
 
   private enqueue(reply: Reply): void {
-    if (!this.flushing && this.replies.length === 0 && typeof reply === 'string') {
+    if ((this.flags & FLUSHING) === 0 && (this.replies === undefined || this.replies.length === 0) && typeof reply === 'string') {
       // nothing ahead of it: answer now, without touching the queue
       this.write(reply);
       return;
     }
-    this.replies.push(reply);
-    if (!this.flushing) void this.flushReplies();
+    (this.replies ??= []).push(reply);
+    if ((this.flags & FLUSHING) === 0) void this.flushReplies();
   }
 
   private async flushReplies(): Promise<void> {
-    this.flushing = true;
+    this.flags |= FLUSHING;
     try {
-      while (this.replies.length > 0) {
-        const head = this.replies[0];
+      const replies = this.replies as Reply[];
+      while (replies.length > 0) {
+        const head = replies[0];
         const text = typeof head === 'string' ? head : await head;
-        this.replies.shift();
+        replies.shift();
         this.write(text);
       }
     } finally {
-      this.flushing = false;
+      this.flags &= ~FLUSHING;
+      // the queue is empty: drop it until the next share
+      this.replies = undefined;
     }
-    if (this.closeAfterFlush) this.close('only rejected shares');
+    if ((this.flags & CLOSE_AFTER_FLUSH) !== 0) this.close('only rejected shares');
   }
 
   private handle(request: StratumRequest): Reply {
@@ -334,7 +495,7 @@ export class Session implements Submitter {
       case 'mining.configure':
         return this.onConfigure(id, params);
       case 'mining.extranonce.subscribe':
-        this.extranonceSubscribed = true;
+        this.flags |= EXTRANONCE_SUBSCRIBED;
         return encodeResponse(id, true);
       case 'mining.suggest_difficulty':
         return this.onSuggestDifficulty(id, params);
@@ -352,45 +513,54 @@ export class Session implements Submitter {
   }
 
   private onSubscribe(id: RequestId, params: unknown[]): string {
-    if (typeof params[0] === 'string') this.userAgent = params[0].slice(0, 80);
-    this.subscribed = true;
-    const e1 = this.extranonce1.toString('hex');
-    return encodeResponse(id, [[['mining.set_difficulty', e1], ['mining.notify', e1]], e1, this.settings.extranonce2Size]);
+    if (typeof params[0] === 'string') this.userAgent = internUserAgent(params[0].slice(0, 80));
+    this.flags |= SUBSCRIBED;
+    const e1 = this.extranonce1Hex;
+    return encodeResponse(id, [[['mining.set_difficulty', e1], ['mining.notify', e1]], e1, this.env.settings.extranonce2Size]);
   }
 
   private onAuthorize(id: RequestId, params: unknown[]): string {
+    const { settings, hooks } = this.env;
     const [username, password] = params;
     if (typeof username !== 'string' || username.length === 0 || username.length > 200) {
       return encodeResponse(id, false, [ERROR_CODES.unauthorized, 'username must be a Litecoin address, optionally address.worker', null]);
     }
     const dot = username.indexOf('.');
-    const address = dot === -1 ? username : username.slice(0, dot);
+    const givenAddress = dot === -1 ? username : username.slice(0, dot);
     const worker = dot === -1 ? '' : username.slice(dot + 1);
     if (!/^[\w\-.:@]{0,64}$/.test(worker)) {
       return encodeResponse(id, false, [ERROR_CODES.unauthorized, 'worker name may hold letters, digits and - _ . : @ (at most 64)', null]);
     }
+    let address: string;
     try {
-      checkAddress(address, this.settings.network);
+      address = checkAddress(givenAddress, settings.network);
     } catch (error) {
       return encodeResponse(id, false, [ERROR_CODES.unauthorized, (error as Error).message, null]);
     }
-    if (!this.workers.has(username) && this.workers.size >= this.settings.maxWorkersPerConnection) {
-      return encodeResponse(id, false, [ERROR_CODES.unauthorized, 'too many workers on this connection', null]);
+    const first = this.workerAddress === undefined;
+    if (this.workerFor(username) === undefined) {
+      if (this.workerCount >= settings.maxWorkersPerConnection) {
+        return encodeResponse(id, false, [ERROR_CODES.unauthorized, 'too many workers on this connection', null]);
+      }
+      if (first) {
+        this.workerAddress = address;
+        this.workerName = flatCopy(worker);
+      } else {
+        (this.moreWorkers ??= new Map()).set(flatCopy(username), { address, worker: flatCopy(worker) });
+      }
+      hooks.onWorkerAdded(this, address);
     }
-    const first = this.workers.size === 0;
-    this.workers.set(username, { address, worker });
-    this.hooks.onAuthorized(this, address);
     let out = encodeResponse(id, true);
     if (first) {
       const fixed = typeof password === 'string' ? parseFixedDifficulty(password) : undefined;
       if (fixed !== undefined) {
-        this.fixedDifficulty = true;
+        this.flags |= FIXED_DIFFICULTY;
         this.difficulty = fixed;
       }
       // set_difficulty goes before the notify it applies to.
       out += encodeNotification('mining.set_difficulty', [this.difficulty]);
       if (this.subscribed) {
-        const job = this.hooks.currentJob();
+        const job = hooks.currentJob();
         if (job) {
           out += this.jobLine(job, true);
         }
@@ -406,13 +576,13 @@ export class Session implements Submitter {
     for (const extension of extensions) {
       if (extension === 'version-rolling') {
         const requested = typeof options['version-rolling.mask'] === 'string' ? parseInt(options['version-rolling.mask'] as string, 16) : 0xffffffff;
-        this.versionMask = (this.settings.versionRollingMask & (Number.isNaN(requested) ? 0 : requested)) >>> 0;
+        this.versionMask = (this.env.settings.versionRollingMask & (Number.isNaN(requested) ? 0 : requested)) >>> 0;
         result['version-rolling'] = this.versionMask !== 0;
         result['version-rolling.mask'] = this.versionMask.toString(16).padStart(8, '0');
       } else if (extension === 'minimum-difficulty') {
         result['minimum-difficulty'] = false;
       } else if (extension === 'subscribe-extranonce') {
-        this.extranonceSubscribed = true;
+        this.flags |= EXTRANONCE_SUBSCRIBED;
         result['subscribe-extranonce'] = true;
       } else if (typeof extension === 'string') {
         result[extension] = false;
@@ -426,9 +596,8 @@ export class Session implements Submitter {
     if (!Number.isFinite(suggested) || suggested <= 0) {
       return encodeResponse(id, false, [ERROR_CODES.other, 'difficulty must be a positive number', null]);
     }
-    if (!this.fixedDifficulty) {
-      const { minDifficulty, maxDifficulty } = this.settings.vardiff;
-      const next = roundDifficulty(Math.min(maxDifficulty, Math.max(minDifficulty, suggested)));
+    if ((this.flags & FIXED_DIFFICULTY) === 0) {
+      const next = roundDifficulty(clampDifficulty(this.env.settings.vardiff, suggested));
       if (this.authorized) this.setDifficulty(next);
       else this.difficulty = next;
     }
@@ -436,23 +605,25 @@ export class Session implements Submitter {
   }
 
   private async onSubmit(id: RequestId, params: unknown[]): Promise<string> {
+    const { settings, hooks, logger } = this.env;
     let outcome: SubmitOutcome;
     try {
-      outcome = await this.hooks.shares.submit(this, params);
+      outcome = await hooks.shares.submit(this, params);
     } catch (error) {
-      this.logger.error({ err: error, session: this.id }, 'share processing failed');
+      logger.error({ err: error, session: this.id }, 'share processing failed');
       return encodeResponse(id, null, [ERROR_CODES.other, 'Internal error', null]);
     }
-    this.hooks.onSubmitResult(this, outcome);
+    hooks.onSubmitResult(this, outcome);
     if (!outcome.accepted) {
       const error: StratumError = [outcome.code, outcome.message, null];
       return encodeResponse(id, null, error) + this.escalateRejects();
     }
     this.consecutiveRejects = 0;
-    this.lastShareAt = Date.now();
+    const now = clock();
+    this.lastShareMs = now;
     let out = encodeResponse(id, true);
-    if (this.vardiff && !this.fixedDifficulty) {
-      const next = this.vardiff.onShare(Date.now(), this.difficulty);
+    if (settings.vardiff.enabled && (this.flags & FIXED_DIFFICULTY) === 0) {
+      const next = vardiffOnShare(this, settings.vardiff, now, this.difficulty);
       if (next !== undefined) {
         this.difficulty = next;
         out += encodeNotification('mining.set_difficulty', [next]);
@@ -466,36 +637,33 @@ export class Session implements Submitter {
    * address, so it is never banned: it gets fresh work, then is asked to reconnect, then closed.
    */
   private escalateRejects(): string {
-    const policy = this.settings.rejectEscalation;
+    const policy = this.env.settings.rejectEscalation;
     if (!policy) return '';
     this.consecutiveRejects++;
     const n = this.consecutiveRejects;
     if (n === policy.resendWorkAfter) {
-      const job = this.hooks.currentJob();
+      const job = this.env.hooks.currentJob();
       if (job && this.subscribed && this.authorized) {
-        this.logger.debug({ session: this.id, ip: this.ip, rejects: n }, 'only rejected shares: resending work');
+        this.env.logger.debug({ session: this.id, ip: this.ip, rejects: n }, 'only rejected shares: resending work');
         return this.jobLine(job, true);
       }
     }
     if (n === policy.reconnectAfter) {
-      this.logger.debug({ session: this.id, ip: this.ip, rejects: n }, 'only rejected shares: asking to reconnect');
+      this.env.logger.debug({ session: this.id, ip: this.ip, rejects: n }, 'only rejected shares: asking to reconnect');
       return encodeNotification('client.reconnect', []);
     }
-    if (n >= policy.closeAfter) this.closeAfterFlush = true;
+    if (n >= policy.closeAfter) this.flags |= CLOSE_AFTER_FLUSH;
     return '';
   }
 
-  private forgetOldJobs(): void {
-    while (this.jobDifficulty.size > this.settings.maxJobsRemembered) {
-      const oldest = this.jobDifficulty.keys().next().value as string;
-      this.jobDifficulty.delete(oldest);
-      this.submissions?.delete(oldest);
-    }
-  }
-
   get wantsExtranonceUpdates(): boolean {
-    return this.extranonceSubscribed;
+    return (this.flags & EXTRANONCE_SUBSCRIBED) !== 0;
   }
+}
+
+/** Settings' burst size for the message rate limit. */
+function burstOf(settings: SessionSettings): number {
+  return settings.messagesBurst ?? Math.max(20, (settings.messagesPerSecond ?? 0) * 2);
 }
 
 /** `d=0.5` (alone or among comma-separated options) asks for a fixed difficulty. */
