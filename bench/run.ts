@@ -53,7 +53,11 @@ function withTimeout<T>(promise: Promise<T>, limitMs: number, what: string): Pro
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** LTCPOOL_BENCH_SECTIONS=1,2,4 runs only those sections (a figure that needs a skipped section shows NaN). */
+const onlySections = process.env.LTCPOOL_BENCH_SECTIONS?.split(',').map((s) => s.trim()).filter(Boolean);
+
 async function section(title: string, figure: string, limitMs: number, fn: () => Promise<void>): Promise<void> {
+  if (onlySections && !onlySections.includes(title.split('.')[0])) return;
   console.log(`\n== ${title} ==  (load average ${load()})`);
   const started = performance.now();
   try {

