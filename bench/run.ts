@@ -204,6 +204,9 @@ async function wholePathWithDatabase(db: ScratchDatabase, noDbRate: number, dead
     writer = new ShareWriter({
       pool: pgPool,
       spoolDir,
+      // Unset = ShareWriter defaults (as the pool runs); these compare other settings.
+      ...(process.env.LTCPOOL_BENCH_FLUSH_MS ? { flushIntervalMs: Number(process.env.LTCPOOL_BENCH_FLUSH_MS) } : {}),
+      ...(process.env.LTCPOOL_BENCH_WRITER_CONCURRENCY ? { concurrency: Number(process.env.LTCPOOL_BENCH_WRITER_CONCURRENCY) } : {}),
       onBatch: ({ size, destination }) => {
         batches.count++;
         batches.shares += size;

@@ -158,6 +158,41 @@ describe('ShareWriter against PostgreSQL', () => {
     expect(await count(pool)).toBe(3000);
   });
 
+  it('partial batches commit one at a time (gathering what arrives meanwhile); full batches use every slot', async () => {
+    let active = 0;
+    const peaks: number[] = [];
+    // The real pool, with a counter of share statements in flight around its query().
+    const counting = new Proxy(pool, {
+      get(target, prop, receiver) {
+        if (prop !== 'query') return Reflect.get(target, prop, receiver);
+        return async (...args: Parameters<pg.Pool['query']>) => {
+          active++;
+          peaks.push(active);
+          try { return await (target.query as (...a: unknown[]) => Promise<unknown>)(...args); } finally { active--; }
+        };
+      },
+    });
+    const sizes: number[] = [];
+    const writer = new ShareWriter({ pool: counting, spoolDir, maxBatch: 1000, concurrency: 2, flushIntervalMs: 1, onBatch: (b) => sizes.push(b.size) });
+    await writer.start();
+    peaks.length = 0;
+    const trickle: Promise<void>[] = [];
+    for (let wave = 0; wave < 40; wave++) {
+      for (let i = 0; i < 10; i++) trickle.push(writer.write(share(wave * 10 + i)));
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    await Promise.all(trickle);
+    expect(Math.max(...peaks)).toBe(1);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(400);
+    expect(sizes.length).toBeLessThan(40); // waves arriving during a commit share the next batch
+
+    peaks.length = 0;
+    await Promise.all(Array.from({ length: 10_000 }, (_, i) => writer.write(share(1000 + i))));
+    expect(Math.max(...peaks)).toBe(2);
+    await writer.close();
+    expect(await count(pool)).toBe(10_400);
+  });
+
   it('close() commits what is still queued', async () => {
     const writer = new ShareWriter({ pool, spoolDir, flushIntervalMs: 60_000 });
     await writer.start();
