@@ -11,11 +11,9 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pino from 'pino';
 import { parseConfig, type Config } from '../src/ops/config.js';
 import { createMetrics, type Metrics } from '../src/ops/metrics.js';
-import { JobManager } from '../src/stratum/job-manager.js';
-import { StratumServer } from '../src/stratum/server.js';
-import { ShareProcessor, type BlockHandler, type ShareSink } from '../src/stratum/share-processor.js';
+import type { BlockHandler, ShareSink } from '../src/stratum/share-processor.js';
+import { createStratumStack } from '../src/stratum/stack.js';
 import type { AcceptedShare } from '../src/store/share-writer.js';
-import { decodeAddress } from '../src/work/address.js';
 import type { ScryptHasher } from '../src/work/scrypt.js';
 import type { BlockTemplate } from '../src/work/template.js';
 import { loadNodeHasher } from './hasher.js';
@@ -48,7 +46,11 @@ export function benchConfig(): Config {
     network: 'regtest',
     pool: { address: BENCH_ADDRESS, tag: '/ltcpool-bench/' },
     node: { rpcUrl: 'http://127.0.0.1:1' },
-    stratum: { host: '127.0.0.1', ports: [{ port: 0, difficulty: TINY_DIFFICULTY }], vardiff: { enabled: false } },
+    stratum: {
+      host: '127.0.0.1', ports: [{ port: 0, difficulty: TINY_DIFFICULTY }], vardiff: { enabled: false },
+      // The load client pipelines hundreds of submits per connection per second: far past a real miner's rate.
+      limits: { messagesPerSecond: 1_000_000, messagesBurst: 1_000_000 },
+    },
     http: { enabled: false },
     log: { level: 'silent' },
   });
@@ -59,7 +61,7 @@ export function benchTemplate(): BlockTemplate {
   return { ...template, bits: MAINNET_LIKE_BITS };
 }
 
-/** Stratum server + job manager + share processor, as src/pool.ts builds them, in front of `sink`. */
+/** The Stratum role built by createStratumStack (as src/pool.ts builds it), in front of `sink`. */
 export async function startBenchPool(sink: ShareSink, config: Config = benchConfig(), options: { scrypt?: boolean } = {}): Promise<BenchPool> {
   const metrics = createMetrics({ defaultMetrics: false });
   const logger = pino({ level: 'silent' });
@@ -73,15 +75,6 @@ export async function startBenchPool(sink: ShareSink, config: Config = benchConf
     },
   };
 
-  const jobs = new JobManager({
-    payoutScript: decodeAddress(config.pool.address, config.network),
-    poolTag: Buffer.from(config.pool.tag, 'utf8'),
-    extranonce1Size: 4,
-    extranonce2Size: config.stratum.extranonce2Size,
-    maxJobs: config.stratum.maxJobs,
-    staleGraceMs: config.stratum.staleGraceMs,
-    rebroadcastMs: config.stratum.jobRebroadcastSeconds * 1000,
-  });
   const blocks: BlockHandler = { onBlockFound: () => void counters.blocks++ };
   const countingSink: ShareSink = {
     write(share: AcceptedShare) {
@@ -90,39 +83,7 @@ export async function startBenchPool(sink: ShareSink, config: Config = benchConf
       return sink.write(share).finally(() => counters.writesInFlight--);
     },
   };
-  const shares = new ShareProcessor({
-    jobs,
-    hasher,
-    sink: countingSink,
-    blocks,
-    instanceId: config.instanceId,
-    extranonce2Size: config.stratum.extranonce2Size,
-    ntimeMaxFutureSeconds: config.stratum.ntimeMaxFutureSeconds,
-    metrics,
-    logger,
-  });
-  const { limits, vardiff } = config.stratum;
-  const server = new StratumServer({
-    host: config.stratum.host,
-    ports: config.stratum.ports,
-    instanceId: config.instanceId,
-    session: {
-      network: config.network,
-      extranonce2Size: config.stratum.extranonce2Size,
-      vardiff,
-      versionRollingMask: parseInt(config.stratum.versionRollingMask, 16) >>> 0,
-      maxLineBytes: limits.maxLineBytes,
-      maxWorkersPerConnection: limits.maxWorkersPerConnection,
-      maxJobsRemembered: config.stratum.maxJobs,
-    },
-    jobs,
-    shares,
-    metrics,
-    logger,
-    authorizeTimeoutMs: limits.authorizeTimeoutSeconds * 1000,
-    idleTimeoutMs: limits.idleTimeoutSeconds * 1000,
-    connectionsPerIp: limits.connectionsPerIp,
-  });
+  const { jobs, server } = createStratumStack(config, { hasher, sink: countingSink, blocks, metrics, logger });
   jobs.onTemplate(benchTemplate());
   await server.listen();
   return {

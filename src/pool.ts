@@ -8,19 +8,17 @@ import type { Config } from './ops/config.js';
 import { databaseCheck, litecoindCheck, startHttpServer, templateFreshCheck, type HttpServer, type ReadinessCheck } from './ops/http.js';
 import { createLogger } from './ops/logger.js';
 import { metrics as defaultMetrics, rpcMethodLabel, type Metrics } from './ops/metrics.js';
-import { JobManager } from './stratum/job-manager.js';
-import { StratumServer } from './stratum/server.js';
-import { ShareProcessor, type AcceptedShare, type ShareSink } from './stratum/share-processor.js';
+import type { JobManager } from './stratum/job-manager.js';
+import type { StratumServer } from './stratum/server.js';
+import type { AcceptedShare, ShareProcessor, ShareSink } from './stratum/share-processor.js';
+import { createStratumStack } from './stratum/stack.js';
 import { BlocksRepo } from './store/blocks.js';
 import { createPool } from './store/db.js';
 import { checkSchema } from './store/migrations.js';
 import { startSharePartitionMaintenance } from './store/partitions.js';
 import { ShareWriter } from './store/share-writer.js';
-import { decodeAddress } from './work/address.js';
 import { networkDifficultyFromBits } from './work/difficulty.js';
 import { createHasher } from './work/scrypt.js';
-
-const EXTRANONCE1_SIZE = 4;
 
 /** Without a database (regtest only): shares are logged, not kept. */
 class LogOnlyShareSink implements ShareSink {
@@ -49,7 +47,6 @@ export interface RunningPool {
 export async function startPool(config: Config, options: { metrics?: Metrics; logger?: Logger } = {}): Promise<RunningPool> {
   const logger = options.logger ?? createLogger();
   const metrics = options.metrics ?? defaultMetrics;
-  const payoutScript = decodeAddress(config.pool.address, config.network);
 
   const rpc = new RpcClient({
     url: config.node.rpcUrl,
@@ -98,16 +95,6 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
   });
   templates.on('error', () => undefined);
 
-  const jobs = new JobManager({
-    payoutScript,
-    poolTag: Buffer.from(config.pool.tag, 'utf8'),
-    extranonce1Size: EXTRANONCE1_SIZE,
-    extranonce2Size: config.stratum.extranonce2Size,
-    maxJobs: config.stratum.maxJobs,
-    staleGraceMs: config.stratum.staleGraceMs,
-    rebroadcastMs: config.stratum.jobRebroadcastSeconds * 1000,
-  });
-
   const blocks = new FoundBlockHandler({
     rpc,
     blocks: blocksRepo,
@@ -116,47 +103,12 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
     logger: logger.child({ module: 'blocks' }),
   });
 
-  const shares = new ShareProcessor({
-    jobs,
+  const { jobs, shares, server } = createStratumStack(config, {
     hasher: createHasher(config.stratum.hasher),
     sink: writer ?? new LogOnlyShareSink(logger),
     blocks,
-    instanceId: config.instanceId,
-    extranonce2Size: config.stratum.extranonce2Size,
-    ntimeMaxFutureSeconds: config.stratum.ntimeMaxFutureSeconds,
     metrics,
-    logger: logger.child({ module: 'shares' }),
-  });
-
-  const { limits, vardiff } = config.stratum;
-  const server = new StratumServer({
-    host: config.stratum.host,
-    ports: config.stratum.ports,
-    instanceId: config.instanceId,
-    session: {
-      network: config.network,
-      extranonce2Size: config.stratum.extranonce2Size,
-      vardiff,
-      versionRollingMask: parseInt(config.stratum.versionRollingMask, 16) >>> 0,
-      maxLineBytes: limits.maxLineBytes,
-      maxWorkersPerConnection: limits.maxWorkersPerConnection,
-      maxJobsRemembered: config.stratum.maxJobs,
-      messagesPerSecond: limits.messagesPerSecond,
-      messagesBurst: limits.messagesBurst,
-      floodCloseAfter: limits.floodCloseAfter,
-      maxWriteBufferBytes: limits.maxWriteBufferBytes,
-      rejectEscalation: limits.rejectEscalation,
-    },
-    jobs,
-    shares,
-    metrics,
-    logger: logger.child({ module: 'stratum' }),
-    authorizeTimeoutMs: limits.authorizeTimeoutSeconds * 1000,
-    idleTimeoutMs: limits.idleTimeoutSeconds * 1000,
-    connectionsPerIp: limits.connectionsPerIp,
-    bans: config.stratum.bans,
-    shutdown: config.stratum.shutdown,
-    proxyHeaderTimeoutMs: limits.proxyHeaderTimeoutSeconds * 1000,
+    logger,
   });
 
   let lastTemplateAt: number | undefined;

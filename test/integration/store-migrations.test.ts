@@ -1,44 +1,24 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startPostgres, type TestDatabase } from '../harness/postgres.js';
 import { createPool } from '../../src/store/db.js';
 import { checkSchema, defaultMigrationsDir, loadMigrations, migrate } from '../../src/store/migrations.js';
 import { dropOldSharePartitions, ensureSharePartitions } from '../../src/store/partitions.js';
 
-const ADMIN_URL = process.env.LTCPOOL_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-
-async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `ltcpool_test_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const c = new pg.Client({ connectionString: ADMIN_URL });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
-}
 
 describe('store migrations', () => {
-  let db: { url: string; drop(): Promise<void> };
+  let db: TestDatabase;
   let pool: pg.Pool;
   beforeAll(async () => {
-    db = await createTestDatabase();
+    db = await startPostgres();
     pool = createPool({ url: db.url });
   });
   afterAll(async () => {
     await pool?.end();
-    await db?.drop();
+    await db?.stop();
   });
 
   it('finds the migrations directory and parses NNN_name.sql files in order', () => {

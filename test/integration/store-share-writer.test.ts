@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startPostgres, type TestDatabase } from '../harness/postgres.js';
 import { BlocksRepo, type BlockCandidate } from '../../src/store/blocks.js';
 import { createPool } from '../../src/store/db.js';
 import { migrate } from '../../src/store/migrations.js';
@@ -11,26 +11,6 @@ import { ensureSharePartitions } from '../../src/store/partitions.js';
 import { ShareWriter, type AcceptedShare } from '../../src/store/share-writer.js';
 import { encodeSpoolLine, Spool, type SpooledShareRow } from '../../src/store/spool.js';
 
-const ADMIN_URL = process.env.LTCPOOL_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-
-async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `ltcpool_test_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const c = new pg.Client({ connectionString: ADMIN_URL });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
-}
 
 const T0 = Date.UTC(2031, 0, 2, 3, 4, 5, 678);
 function share(i: number, over: Partial<AcceptedShare> = {}): AcceptedShare {
@@ -46,19 +26,19 @@ async function count(pool: pg.Pool, where = 'true'): Promise<number> {
 }
 
 describe('ShareWriter against PostgreSQL', () => {
-  let db: { url: string; drop(): Promise<void> };
+  let db: TestDatabase;
   let pool: pg.Pool;
   let spoolDir: string;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
+    db = await startPostgres();
     pool = createPool({ url: db.url });
     await migrate(pool);
     await ensureSharePartitions(pool, 1, new Date(T0));
   });
   afterAll(async () => {
     await pool?.end();
-    await db?.drop();
+    await db?.stop();
   });
   beforeEach(async () => {
     spoolDir = mkdtempSync(path.join(tmpdir(), 'ltcpool-sw-'));
@@ -246,16 +226,16 @@ describe('ShareWriter against PostgreSQL', () => {
 });
 
 describe('BlocksRepo', () => {
-  let db: { url: string; drop(): Promise<void> };
+  let db: TestDatabase;
   let pool: pg.Pool;
   beforeAll(async () => {
-    db = await createTestDatabase();
+    db = await startPostgres();
     pool = createPool({ url: db.url });
     await migrate(pool);
   });
   afterAll(async () => {
     await pool?.end();
-    await db?.drop();
+    await db?.stop();
   });
 
   const candidate = (n: number): BlockCandidate => ({

@@ -11,10 +11,10 @@ import pino, { type Logger } from 'pino';
 import { loadNodeHasher } from '../../bench/hasher.js';
 import { parseConfig, type Config } from '../../src/ops/config.js';
 import { createMetrics, type Metrics } from '../../src/ops/metrics.js';
-import { JobManager } from '../../src/stratum/job-manager.js';
-import { StratumServer, type StratumServerOptions } from '../../src/stratum/server.js';
-import { ShareProcessor, type BlockHandler, type ShareSink } from '../../src/stratum/share-processor.js';
-import { decodeAddress } from '../../src/work/address.js';
+import type { JobManager } from '../../src/stratum/job-manager.js';
+import type { StratumServer } from '../../src/stratum/server.js';
+import type { BlockHandler, ShareSink } from '../../src/stratum/share-processor.js';
+import { createStratumStack } from '../../src/stratum/stack.js';
 import type { BlockTemplate } from '../../src/work/template.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -71,66 +71,15 @@ export function fixtureConfig(overrides: Record<string, unknown> = {}): Config {
   );
 }
 
-/** StratumServer options from a Config, the same mapping src/pool.ts makes. */
-export function serverOptionsFrom(config: Config, parts: { jobs: JobManager; shares: ShareProcessor; metrics: Metrics; logger: Logger }): StratumServerOptions {
-  const { limits, vardiff } = config.stratum;
-  return {
-    host: config.stratum.host,
-    ports: config.stratum.ports,
-    instanceId: config.instanceId,
-    session: {
-      network: config.network,
-      extranonce2Size: config.stratum.extranonce2Size,
-      vardiff,
-      versionRollingMask: parseInt(config.stratum.versionRollingMask, 16) >>> 0,
-      maxLineBytes: limits.maxLineBytes,
-      maxWorkersPerConnection: limits.maxWorkersPerConnection,
-      maxJobsRemembered: config.stratum.maxJobs,
-      messagesPerSecond: limits.messagesPerSecond,
-      messagesBurst: limits.messagesBurst,
-      floodCloseAfter: limits.floodCloseAfter,
-      maxWriteBufferBytes: limits.maxWriteBufferBytes,
-      rejectEscalation: limits.rejectEscalation,
-    },
-    ...parts,
-    authorizeTimeoutMs: limits.authorizeTimeoutSeconds * 1000,
-    idleTimeoutMs: limits.idleTimeoutSeconds * 1000,
-    connectionsPerIp: limits.connectionsPerIp,
-    bans: config.stratum.bans,
-    shutdown: config.stratum.shutdown,
-    proxyHeaderTimeoutMs: limits.proxyHeaderTimeoutSeconds * 1000,
-  };
-}
-
 export async function startFixturePool(overrides: Record<string, unknown> = {}, options: { logger?: Logger } = {}): Promise<FixturePool> {
   const config = fixtureConfig(overrides);
   const metrics = createMetrics({ defaultMetrics: false });
   const logger = options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const { hasher } = await loadNodeHasher();
   let accepted = 0;
-  const jobs = new JobManager({
-    payoutScript: decodeAddress(config.pool.address, config.network),
-    poolTag: Buffer.from(config.pool.tag, 'utf8'),
-    extranonce1Size: 4,
-    extranonce2Size: config.stratum.extranonce2Size,
-    maxJobs: config.stratum.maxJobs,
-    staleGraceMs: config.stratum.staleGraceMs,
-    rebroadcastMs: config.stratum.jobRebroadcastSeconds * 1000,
-  });
   const sink: ShareSink = { write: async () => void accepted++ };
   const blocks: BlockHandler = { onBlockFound: () => undefined };
-  const shares = new ShareProcessor({
-    jobs,
-    hasher,
-    sink,
-    blocks,
-    instanceId: config.instanceId,
-    extranonce2Size: config.stratum.extranonce2Size,
-    ntimeMaxFutureSeconds: config.stratum.ntimeMaxFutureSeconds,
-    metrics,
-    logger,
-  });
-  const server = new StratumServer(serverOptionsFrom(config, { jobs, shares, metrics, logger }));
+  const { jobs, server } = createStratumStack(config, { hasher, sink, blocks, metrics, logger });
   jobs.onTemplate(fixtureTemplate());
   await server.listen();
   let blockCounter = 0;
