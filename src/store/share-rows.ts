@@ -107,37 +107,23 @@ function arrayHeader(buf: Buffer, oid: number, n: number, hasNull: boolean): voi
   buf.writeInt32BE(n, 12);
   buf.writeInt32BE(1, 16);
 }
-export function float8ArrayBinary(values: readonly number[]): Buffer {
-  const buf = Buffer.allocUnsafe(ARRAY_HEADER + values.length * 12);
-  arrayHeader(buf, OID_FLOAT8, values.length, false);
-  let o = ARRAY_HEADER;
-  for (let i = 0; i < values.length; i++, o += 12) {
-    buf.writeInt32BE(8, o);
-    buf.writeDoubleBE(values[i], o + 4);
+/** An array of fixed-width elements: each is its int32 length then `width` bytes written by `put`. */
+function fixedWidthArray<T>(oid: number, width: number, values: readonly T[], put: (buf: Buffer, at: number, value: T) => void): Buffer {
+  const buf = Buffer.allocUnsafe(ARRAY_HEADER + values.length * (4 + width));
+  arrayHeader(buf, oid, values.length, false);
+  for (let i = 0, o = ARRAY_HEADER; i < values.length; i++, o += 4 + width) {
+    buf.writeInt32BE(width, o);
+    put(buf, o + 4, values[i]);
   }
   return buf;
 }
+export const float8ArrayBinary = (values: readonly number[]): Buffer =>
+  fixedWidthArray(OID_FLOAT8, 8, values, (buf, at, v) => buf.writeDoubleBE(v, at));
 /** Integers within int4 (validated at ShareWriter.write). */
-export function int4ArrayBinary(values: readonly number[]): Buffer {
-  const buf = Buffer.allocUnsafe(ARRAY_HEADER + values.length * 8);
-  arrayHeader(buf, OID_INT4, values.length, false);
-  let o = ARRAY_HEADER;
-  for (let i = 0; i < values.length; i++, o += 8) {
-    buf.writeInt32BE(4, o);
-    buf.writeInt32BE(values[i], o + 4);
-  }
-  return buf;
-}
-export function boolArrayBinary(values: readonly boolean[]): Buffer {
-  const buf = Buffer.allocUnsafe(ARRAY_HEADER + values.length * 5);
-  arrayHeader(buf, OID_BOOL, values.length, false);
-  let o = ARRAY_HEADER;
-  for (let i = 0; i < values.length; i++, o += 5) {
-    buf.writeInt32BE(1, o);
-    buf[o + 4] = values[i] ? 1 : 0;
-  }
-  return buf;
-}
+export const int4ArrayBinary = (values: readonly number[]): Buffer =>
+  fixedWidthArray(OID_INT4, 4, values, (buf, at, v) => buf.writeInt32BE(v, at));
+export const boolArrayBinary = (values: readonly boolean[]): Buffer =>
+  fixedWidthArray(OID_BOOL, 1, values, (buf, at, v) => { buf[at] = v ? 1 : 0; });
 /** Texts without NUL (validated at ShareWriter.write); the server checks the UTF-8 as for any text input. */
 export function textArrayBinary(values: readonly string[]): Buffer {
   let bound = ARRAY_HEADER;
