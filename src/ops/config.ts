@@ -107,6 +107,11 @@ export const configSchema = z.object({
       bans: bansSchema.prefault({}),
       shutdown: shutdownSchema.prefault({}),
       hasher: z.enum(['node', 'scrypt-js']).default('node'),
+      /**
+       * Scrypt hashes handed to the thread pool at once; more wait in the pool's own queue, where a job
+       * broadcast can hold them back. Default 32 per core (see README: Scaling).
+       */
+      maxHashesInFlight: z.number().int().min(1).max(100_000).optional(),
     })
     .prefault({}),
   database: z

@@ -169,13 +169,21 @@ export class StratumServer {
     this.broadcastPendingClean = clean;
     const line = encodeNotification('mining.notify', notifyParams(job, clean));
     const targets = [...this.sessions];
+    // New work first: shares arriving meanwhile are still read and checked, their Scrypt waits for the end.
+    const resumeHashing = targets.length >= BROADCAST_BATCH ? this.options.shares.pauseHashing() : undefined;
     let index = 0;
     const writeBatch = () => {
-      if (generation !== this.broadcastGeneration) return;
+      if (generation !== this.broadcastGeneration) {
+        resumeHashing?.();
+        return;
+      }
       const end = Math.min(targets.length, index + BROADCAST_BATCH);
       for (; index < end; index++) targets[index].sendJob(job, clean, line);
       if (index < targets.length) setImmediate(writeBatch);
-      else this.broadcastPendingClean = false;
+      else {
+        this.broadcastPendingClean = false;
+        resumeHashing?.();
+      }
     };
     writeBatch();
   }

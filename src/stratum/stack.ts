@@ -49,6 +49,7 @@ export function createStratumStack(config: Config, parts: StratumStackParts): St
     instanceId: config.instanceId,
     extranonce2Size: config.stratum.extranonce2Size,
     ntimeMaxFutureSeconds: config.stratum.ntimeMaxFutureSeconds,
+    maxHashesInFlight: config.stratum.maxHashesInFlight,
     metrics: parts.metrics,
     logger: parts.logger.child({ module: 'shares' }),
   });

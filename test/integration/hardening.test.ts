@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { TestMiner } from '../../src/miner/miner.js';
 import { FIXTURE_ADDRESS, startFixturePool, type FixturePool } from '../load/fixture-pool.js';
 import { metricValue, waitFor } from '../support/pool.js';
@@ -363,5 +363,38 @@ describe('shutdown', () => {
     const gotNewWork = miners.filter((c) => c.lines.filter((l) => l.method === 'mining.notify').length >= 2);
     expect(gotNewWork.length).toBeGreaterThanOrEqual(15);
     pools = pools.filter((x) => x !== p);
+  });
+});
+
+describe('broadcast', () => {
+  it('to thousands of miners, holds new Scrypt work back until every notify is written; a share sent meanwhile is answered after', async () => {
+    const p = await pool({ stratum: { staleGraceMs: 60_000 } });
+    const many: RawClient[] = [];
+    for (let chunk = 0; chunk < 7; chunk++) {
+      many.push(...(await Promise.all(Array.from({ length: 300 }, async () => {
+        const c = await raw(p.port, `127.0.3.${chunk + 1}`);
+        await c.subscribeAndAuthorize(USER);
+        return c;
+      }))));
+    }
+    const miner = await honestMiner(p.port);
+    const events: string[] = [];
+    const pauseHashing = p.shares.pauseHashing.bind(p.shares);
+    vi.spyOn(p.shares, 'pauseHashing').mockImplementation(() => {
+      events.push('pause');
+      const resume = pauseHashing();
+      return () => {
+        events.push('resume');
+        resume();
+      };
+    });
+    const share = await miner.findShare();
+    p.newBlock();
+    expect(events).toEqual(['pause']); // taken before the first batch of writes
+    const answer = miner.submit(share); // arrives while the broadcast is being written
+    await waitFor('the broadcast to end', () => events.includes('resume'), 10_000, 5);
+    expect(events).toEqual(['pause', 'resume']);
+    await waitFor('every miner to get the new job', () => many.every((c) => c.lines.filter((l) => l.method === 'mining.notify').length >= 2), 10_000);
+    expect((await answer).result).toBe(true); // its job is still within the grace after the block change
   });
 });

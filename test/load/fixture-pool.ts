@@ -13,7 +13,7 @@ import { parseConfig, type Config } from '../../src/ops/config.js';
 import { createMetrics, type Metrics } from '../../src/ops/metrics.js';
 import type { JobManager } from '../../src/stratum/job-manager.js';
 import type { StratumServer } from '../../src/stratum/server.js';
-import type { BlockHandler, ShareSink } from '../../src/stratum/share-processor.js';
+import type { BlockHandler, ShareProcessor, ShareSink } from '../../src/stratum/share-processor.js';
 import { createStratumStack } from '../../src/stratum/stack.js';
 import type { BlockTemplate } from '../../src/work/template.js';
 
@@ -29,6 +29,7 @@ export interface FixturePool {
   config: Config;
   server: StratumServer;
   jobs: JobManager;
+  shares: ShareProcessor;
   metrics: Metrics;
   port: number;
   ports: number[];
@@ -79,7 +80,7 @@ export async function startFixturePool(overrides: Record<string, unknown> = {}, 
   let accepted = 0;
   const sink: ShareSink = { write: async () => void accepted++ };
   const blocks: BlockHandler = { onBlockFound: () => undefined };
-  const { jobs, server } = createStratumStack(config, { hasher, sink, blocks, metrics, logger });
+  const { jobs, shares, server } = createStratumStack(config, { hasher, sink, blocks, metrics, logger });
   jobs.onTemplate(fixtureTemplate());
   await server.listen();
   let blockCounter = 0;
@@ -87,6 +88,7 @@ export async function startFixturePool(overrides: Record<string, unknown> = {}, 
     config,
     server,
     jobs,
+    shares,
     metrics,
     port: server.boundPorts[0],
     ports: server.boundPorts,
