@@ -74,8 +74,10 @@ const shutdownSchema = z.object({
   graceMs: z.number().int().min(0).default(2000),
 });
 
+const NETWORKS = ['mainnet', 'testnet', 'regtest'] as const;
+
 export const configSchema = z.object({
-  network: z.enum(['mainnet', 'testnet', 'regtest']),
+  network: z.enum(NETWORKS),
   /** 0..255, written into extranonce1 so several instances never hand out the same work. */
   instanceId: z.number().int().min(0).max(255).default(0),
   pool: z.object({
@@ -221,10 +223,17 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): Config {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(['(root): must be a JSON object']);
   const merged = applyEnvironment(raw as Raw, env, problems);
   const result = configSchema.safeParse(merged);
-  if (!result.success) problems.push(...result.error.issues.map(describeIssue));
-  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
+  if (!result.success) {
+    problems.push(...result.error.issues.map(describeIssue));
+    checkAddresses(merged, problems); // all the problems in one round, not the addresses only after a fix
+    throw new ConfigError(problems);
+  }
+  if (problems.length > 0) {
+    checkAddresses(merged, problems);
+    throw new ConfigError(problems);
+  }
   const config = result.data;
-  checkAddresses(config, problems);
+  checkAddresses(merged, problems);
   const seen = new Set<number>();
   config.stratum.ports.forEach((p, i) => {
     if (p.port !== 0 && seen.has(p.port)) problems.push(`stratum.ports.${i}.port: port ${p.port} is listed twice`);
@@ -237,17 +246,21 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): Config {
   return config;
 }
 
-function checkAddresses(config: Config, problems: string[]): void {
-  const network = config.network as NetworkName;
-  const check = (field: string, address: string) => {
+/** Address fields that are strings, on a network the schema knows; other shapes are the schema's to report. */
+function checkAddresses(raw: Raw, problems: string[]): void {
+  const network = raw.network;
+  if (typeof network !== 'string' || !(NETWORKS as readonly string[]).includes(network)) return;
+  const check = (field: string, address: unknown) => {
+    if (typeof address !== 'string' || address.length === 0) return;
     try {
-      decodeAddress(address, network);
+      decodeAddress(address, network as NetworkName);
     } catch (error) {
       problems.push(`${field}: ${(error as Error).message}`);
     }
   };
-  check('pool.address', config.pool.address);
-  config.payouts.feeAddresses.forEach((f, i) => check(`payouts.feeAddresses.${i}.address`, f.address));
+  check('pool.address', (raw.pool as Raw | undefined)?.address);
+  const fees = (raw.payouts as Raw | undefined)?.feeAddresses;
+  if (Array.isArray(fees)) fees.forEach((f, i) => check(`payouts.feeAddresses.${i}.address`, (f as Raw | undefined)?.address));
 }
 
 /** Reads a JSON config file (optional) and applies the environment. */

@@ -65,6 +65,19 @@ describe('configuration', () => {
     expect(problems.some((p) => pattern.test(p)), problems.join('; ')).toBe(true);
   });
 
+  it('reports a bad address together with the other problems, not in a second round', () => {
+    const problems = problemsOf(() => parseConfig({
+      ...minimal,
+      pool: { address: 'ltc1qvjppdf5w4vt5h3ju85le236up4vqfd3yc6mt86' }, // a mainnet address on regtest
+      stratum: { extranonce2Size: 99 },
+      payouts: { feePercent: 1, feeAddresses: [{ address: 'not-an-address', weight: 1 }] },
+    }, { LTCPOOL_HTTP_PORT: 'eighty' }));
+    expect(problems.some((p) => /^stratum\.extranonce2Size: /.test(p)), problems.join('; ')).toBe(true);
+    expect(problems.some((p) => /^pool\.address: /.test(p)), problems.join('; ')).toBe(true);
+    expect(problems.some((p) => /^payouts\.feeAddresses\.0\.address: /.test(p)), problems.join('; ')).toBe(true);
+    expect(problems).toContain('LTCPOOL_HTTP_PORT: must be a whole number, got "eighty"');
+  });
+
   it('rejects a bad environment value by name', () => {
     expect(problemsOf(() => parseConfig(minimal, { LTCPOOL_HTTP_PORT: 'eighty' }))).toContain('LTCPOOL_HTTP_PORT: must be a whole number, got "eighty"');
   });
