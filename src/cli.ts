@@ -10,6 +10,8 @@ commands:
   migrate   [--config <file>]                 apply database migrations
   payouts   [--config <file>] (--once | --interval <seconds>)
                                               unlock matured blocks, credit miners, pay
+  payouts   [--config <file>] --release <address|all>
+                                              return set-aside payments to the balances
   demo      [--short]                         a whole pool on regtest, nothing to set up
 
 Configuration comes from the JSON file (see config/) and the environment:
@@ -61,6 +63,7 @@ async function main(argv: string[]): Promise<number> {
       config: { type: 'string', short: 'c' },
       once: { type: 'boolean' },
       interval: { type: 'string' },
+      release: { type: 'string' },
       short: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -79,7 +82,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'payouts': {
       const { payoutsCommand } = await import('./payouts/cli.js');
-      return payoutsCommand(readConfig(values.config), { once: values.once === true, interval: values.interval });
+      return payoutsCommand(readConfig(values.config), { once: values.once === true, interval: values.interval, release: values.release });
     }
     case 'demo': {
       const { runDemo } = await import('./demo.js');

@@ -1,4 +1,4 @@
-/** `ltcpool payouts --once | --interval <s>`: wires config to runPayoutOnce and prints what happened. */
+/** `ltcpool payouts --once | --interval <s> | --release <address|all>`: wires config to the runner and prints what happened. */
 import type pino from 'pino';
 import { RpcClient } from '../chain/rpc.js';
 import { ConfigError, type Config } from '../ops/config.js';
@@ -9,6 +9,7 @@ import { createPool } from '../store/db.js';
 import { checkSchema } from '../store/migrations.js';
 import type { NetworkName } from '../work/address.js';
 import { litoshisToLtc } from './amounts.js';
+import { releaseSetAside } from './ledger.js';
 import { runPayoutOnce, type PayoutDeps, type PayoutRunSummary } from './runner.js';
 import { createScheme, resolveFeeConfig } from './schemes/index.js';
 import type { FeeConfig } from './types.js';
@@ -97,12 +98,13 @@ export function formatSummary(s: PayoutRunSummary): string {
   return out.join('\n');
 }
 
-export async function payoutsCommand(config: Config, opts: { once: boolean; interval?: string }): Promise<number> {
-  if (opts.once === (opts.interval !== undefined)) {
-    console.error('payouts: give exactly one of --once or --interval <seconds>');
+export async function payoutsCommand(config: Config, opts: { once: boolean; interval?: string; release?: string }): Promise<number> {
+  if ([opts.once, opts.interval !== undefined, opts.release !== undefined].filter(Boolean).length !== 1) {
+    console.error('payouts: give exactly one of --once, --interval <seconds> or --release <address|all>');
     return 2;
   }
   const logger = createLogger('payouts');
+  if (opts.release !== undefined) return releaseCommand(config, opts.release, logger);
   if (opts.once) {
     const context = await createPayoutContext(config, { logger });
     try {
@@ -120,6 +122,22 @@ export async function payoutsCommand(config: Config, opts: { once: boolean; inte
   }
   await runForever(config, seconds, logger);
   return -1;
+}
+
+async function releaseCommand(config: Config, which: string, logger: pino.Logger): Promise<number> {
+  const context = await createPayoutContext(config, { logger });
+  try {
+    const released = await releaseSetAside(context.deps.db, which === 'all' ? null : which);
+    if (released.length === 0) {
+      console.log(`payouts: no set-aside payments${which === 'all' ? '' : ` for ${which}`}`);
+      return which === 'all' ? 0 : 1;
+    }
+    for (const r of released) console.log(`released  ${r.address}  ${litoshisToLtc(r.amount)} LTC  (back in the balance; the next run pays it)`);
+    logger.warn({ released: released.map((r) => ({ address: r.address, amount: r.amount.toString() })) }, 'set-aside payments released by the operator');
+    return 0;
+  } finally {
+    await context.close();
+  }
 }
 
 async function runForever(config: Config, seconds: number, logger: pino.Logger): Promise<void> {

@@ -85,3 +85,15 @@ export async function markBatchFailed(db: Db, batchId: number, reason: string): 
     [batchId, reason.slice(0, 1000)]);
   return res.rowCount ?? 0;
 }
+
+/**
+ * Returns set-aside payments (all, or one address's) to the balances: they become failed payments with the
+ * reason on record, so the next run pays them (or sets them aside again if the cause is still there).
+ */
+export async function releaseSetAside(db: Db, address: string | null): Promise<Array<{ address: string; amount: bigint }>> {
+  const res = await db.query<{ address: string; amount: string }>(
+    `UPDATE payments SET status = 'failed', error = left('released by operator; was: ' || coalesce(error, ''), 1000), updated_at = now()
+     WHERE status = 'set_aside' AND ($1::text IS NULL OR address = $1) RETURNING address, amount::text`,
+    [address]);
+  return res.rows.map((r) => ({ address: r.address, amount: BigInt(r.amount) }));
+}

@@ -337,4 +337,25 @@ describe('payouts on regtest + PostgreSQL', () => {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
   });
+  it('--release returns a set-aside payment to the balance; the next run handles it again and loses nothing', async () => {
+    const [before] = await rows<{ amount: string }>(`SELECT sum(amount)::text AS amount FROM payments WHERE status = 'set_aside' AND address = $1`, [BAD_ADDRESS]);
+    expect(BigInt(before.amount)).toBeGreaterThan(0n);
+    const cli = (args: string[]) => run(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'payouts', '--config', configFile, ...args], {
+      env: { ...process.env, LTCPOOL_LOG_LEVEL: 'silent' }, timeoutMs: 60_000,
+    });
+    const released = await cli(['--release', BAD_ADDRESS]);
+    expect(released.code, released.stderr).toBe(0);
+    expect(released.stdout).toContain(`released  ${BAD_ADDRESS}`);
+    const [balance] = await rows<{ balance: string; set_aside: string }>(`SELECT balance::text, set_aside::text FROM balances WHERE address = $1`, [BAD_ADDRESS]);
+    expect(balance).toEqual({ balance: before.amount, set_aside: '0' });
+    await checkLedgerInvariants();
+    expect((await cli(['--release', BAD_ADDRESS])).code).toBe(1); // nothing left to release
+    expect((await cli(['--release', BAD_ADDRESS, '--once'])).code).toBe(2);
+
+    // the address is still wrong for this network: the next run sets the same amount aside again
+    const context = await createPayoutContext(config, { logger: pino({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }) });
+    const summary = await runPayoutOnce(context.deps).finally(() => context.close());
+    expect(summary.payments.filter((p) => p.status === 'set_aside')).toEqual([expect.objectContaining({ address: BAD_ADDRESS, amount: BigInt(before.amount) })]);
+    await checkLedgerInvariants();
+  });
 });
