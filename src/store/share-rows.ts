@@ -8,8 +8,8 @@ import type { SpooledShareRow } from './spool.js';
 // measured ~45 ms of a ~90 ms 5000-row batch on PostgreSQL 15 versus ~20 ms this way.
 
 // One statement (the miners/workers upserts as data-modifying CTEs of the shares INSERT, whose row count is
-// the number of new shares: no RETURNING rows to collect), so a batch is a single round trip in autocommit instead of
-// BEGIN + 3 statements + COMMIT: at low share rates batches are small and the round trips, not the rows,
+// the number of new shares: no RETURNING rows to collect), so a batch is a single round trip in autocommit
+// instead of BEGIN + 3 statements + COMMIT: at low share rates batches are small and the round trips, not the rows,
 // were the cost. All three run in the statement's implicit transaction, as before in an explicit one.
 const batchStatement = (onConflict: string): string => `WITH m AS (
   INSERT INTO miners (address, first_seen, last_seen)
@@ -80,13 +80,6 @@ export function textArrayLiteral(values: readonly (string | null)[]): string {
     out += v === null ? 'NULL' : quote(v);
   }
   return out + '}';
-}
-/** Finite numbers only (validated at ShareWriter.write); JS number text (e.g. 1e+21) is valid float8/int4 input. */
-export function numberArrayLiteral(values: readonly number[]): string {
-  return `{${values.join(',')}}`;
-}
-export function boolArrayLiteral(values: readonly boolean[]): string {
-  return `{${values.map((v) => (v ? 't' : 'f')).join(',')}}`;
 }
 
 /*

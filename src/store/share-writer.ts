@@ -47,7 +47,10 @@ export interface ShareWriterOptions {
   maxBatch?: number; // default 5000
   flushIntervalMs?: number; // default 5
   maxQueue?: number; // default 100000
-  /** Full batches (maxBatch shares) committing at the same time, each on its own pool connection; a partial batch waits for the one in flight. Default 2. */
+  /**
+   * Full batches (maxBatch shares) committing at the same time, each on its own pool connection; a partial
+   * batch waits for the one in flight. Default 2.
+   */
   concurrency?: number;
   /** While the database is unreachable, probe it this often. Default 1000. */
   reconnectProbeMs?: number;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isDatabaseUnavailableError } from '../../src/store/pg-errors.js';
-import { boolArrayLiteral, numberArrayLiteral, textArrayLiteral } from '../../src/store/share-rows.js';
+import { boolArrayBinary, float8ArrayBinary, int4ArrayBinary, textArrayBinary, textArrayLiteral } from '../../src/store/share-rows.js';
 
 const err = (props: Record<string, unknown>, message = 'x'): Error => Object.assign(new Error(message), props);
 
@@ -35,8 +35,18 @@ describe('array literals', () => {
     expect(textArrayLiteral(['q"', 'b\\s', null])).toBe('{"q\\"","b\\\\s",NULL}');
     expect(textArrayLiteral([])).toBe('{}');
   });
-  it('writes numbers and booleans plainly', () => {
-    expect(numberArrayLiteral([1, 0.5, 1e21, -3])).toBe('{1,0.5,1e+21,-3}');
-    expect(boolArrayLiteral([true, false])).toBe('{t,f}');
+});
+
+describe('binary array parameters (PostgreSQL array_recv layout)', () => {
+  // ndim 1, no nulls, element oid, length, lower bound 1; then per element: int32 byte length, bytes
+  const header = (oid: string, n: number) => `00000001` + `00000000` + oid + n.toString(16).padStart(8, '0') + `00000001`;
+  it.each([
+    ['float8', float8ArrayBinary([1.5, -2]), header('000002bd', 2) + '00000008' + '3ff8000000000000' + '00000008' + 'c000000000000000'],
+    ['int4', int4ArrayBinary([2_900_000, -1]), header('00000017', 2) + '00000004' + '002c4020' + '00000004' + 'ffffffff'],
+    ['bool', boolArrayBinary([true, false]), header('00000010', 2) + '00000001' + '01' + '00000001' + '00'],
+    ['text', textArrayBinary(['é', '', 'a"{,}']), header('00000019', 3) + '00000002' + 'c3a9' + '00000000' + '00000005' + '61227b2c7d'],
+    ['empty', textArrayBinary([]), header('00000019', 0)],
+  ])('%s', (_name, encoded, hex) => {
+    expect(encoded.toString('hex')).toBe(hex);
   });
 });
