@@ -111,7 +111,7 @@ export const configSchema = z.object({
       hasher: z.enum(['node', 'scrypt-js']).default('node'),
       /**
        * Scrypt hashes handed to the thread pool at once; more wait in the pool's own queue, where a job
-       * broadcast can hold them back. Default 32 per core (see README: Scaling).
+       * broadcast can hold them back; only while 2,000+ miners are connected. Default 32 per core.
        */
       maxHashesInFlight: z.number().int().min(1).max(100_000).optional(),
     })
@@ -223,17 +223,10 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): Config {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(['(root): must be a JSON object']);
   const merged = applyEnvironment(raw as Raw, env, problems);
   const result = configSchema.safeParse(merged);
-  if (!result.success) {
-    problems.push(...result.error.issues.map(describeIssue));
-    checkAddresses(merged, problems); // all the problems in one round, not the addresses only after a fix
-    throw new ConfigError(problems);
-  }
-  if (problems.length > 0) {
-    checkAddresses(merged, problems);
-    throw new ConfigError(problems);
-  }
+  if (!result.success) problems.push(...result.error.issues.map(describeIssue));
+  checkAddresses(merged, problems); // with the schema's problems, so all come in one round
+  if (!result.success || problems.length > 0) throw new ConfigError(problems);
   const config = result.data;
-  checkAddresses(merged, problems);
   const seen = new Set<number>();
   config.stratum.ports.forEach((p, i) => {
     if (p.port !== 0 && seen.has(p.port)) problems.push(`stratum.ports.${i}.port: port ${p.port} is listed twice`);

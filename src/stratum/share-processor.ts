@@ -111,7 +111,6 @@ export class ShareProcessor {
   private readonly now: () => number;
   private readonly difficultyWindow: Array<{ at: number; difficulty: number }> = [];
   private readonly networkDifficultyCache = new Map<string, number>();
-
   private readonly hashing: HashScheduler;
 
   constructor(private readonly options: ShareProcessorOptions) {
