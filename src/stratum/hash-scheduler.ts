@@ -5,14 +5,12 @@
  * CPU. Unbounded, every share in flight sits in libuv's queue, and nothing can make room for a job broadcast:
  * new work reached 10,000 miners about 1.9x slower with 200 miners submitting than with none. Bounded to a
  * few milliseconds of hashing, a pause empties the pool quickly, so the broadcast (once per block, and the
- * periodic refresh) gets the cores; the shares wait those few milliseconds instead. The bound costs share
- * throughput at saturation (main-thread stalls leave the hash threads idle sooner), so it is only on while
- * broadcasts are big enough to pause hashing at all (setBounded).
+ * periodic refresh) gets the cores; the shares wait those few milliseconds instead. The bound is set deep
+ * enough that short main-thread stalls do not leave the hash threads idle.
  */
 export class HashScheduler {
   private inFlight = 0;
   private pauses = 0;
-  private bounded = true;
   private waiters: Array<() => void> = [];
   private head = 0;
 
@@ -26,7 +24,7 @@ export class HashScheduler {
 
   /** Runs `hash` when a slot is free and no pause holds. */
   async run<T>(hash: () => Promise<T>): Promise<T> {
-    if (this.pauses === 0 && this.hasRoom()) this.inFlight++;
+    if (this.pauses === 0 && this.inFlight < this.maxInFlight) this.inFlight++;
     else await new Promise<void>((resolve) => this.waiters.push(resolve)); // the slot is handed over in dispatch()
     try {
       return await hash();
@@ -52,22 +50,12 @@ export class HashScheduler {
     return resume;
   }
 
-  /** Off: every hash goes straight to the hasher (no queue of our own); pauses still hold new ones. */
-  setBounded(bounded: boolean): void {
-    this.bounded = bounded;
-    this.dispatch();
-  }
-
-  stats(): { inFlight: number; waiting: number; paused: boolean; bounded: boolean } {
-    return { inFlight: this.inFlight, waiting: this.waiters.length - this.head, paused: this.pauses > 0, bounded: this.bounded };
-  }
-
-  private hasRoom(): boolean {
-    return !this.bounded || this.inFlight < this.maxInFlight;
+  stats(): { inFlight: number; waiting: number; paused: boolean } {
+    return { inFlight: this.inFlight, waiting: this.waiters.length - this.head, paused: this.pauses > 0 };
   }
 
   private dispatch(): void {
-    while (this.pauses === 0 && this.hasRoom() && this.head < this.waiters.length) {
+    while (this.pauses === 0 && this.inFlight < this.maxInFlight && this.head < this.waiters.length) {
       this.inFlight++;
       const next = this.waiters[this.head++];
       next();

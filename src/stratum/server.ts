@@ -74,7 +74,6 @@ export class StratumServer {
   private shuttingDown = false;
   private broadcastGeneration = 0;
   private broadcastPendingClean = false;
-  private bigBroadcasts = false;
   private readonly pendingProxy = new Set<Socket>();
   /** One hooks object and one environment (settings, hooks, logger) per port, shared by every session (memory per connection). */
   private readonly hooks: SessionHooks;
@@ -297,7 +296,6 @@ export class StratumServer {
     const session = new Session(this.nextSessionId++, socket, perIp.ip, this.nextExtranonce1(), this.environmentFor(portConfig));
     this.sessions.add(session);
     this.options.metrics.connections.set(this.sessions.size);
-    this.updateHashBound();
     if (firstBytes) session.receive(firstBytes);
   }
 
@@ -317,18 +315,8 @@ export class StratumServer {
     if (offence) this.bans.record(session.ip, offence);
   }
 
-  /** Broadcasts to BROADCAST_BATCH or more sessions pause hashing; the in-flight bound makes the pause prompt. */
-  private updateHashBound(): void {
-    const big = this.sessions.size >= BROADCAST_BATCH;
-    if (big !== this.bigBroadcasts) {
-      this.bigBroadcasts = big;
-      this.options.shares.boundHashing(big);
-    }
-  }
-
   private onSessionClosed(session: Session): void {
     if (!this.sessions.delete(session)) return;
-    this.updateHashBound();
     const perIp = this.perIp.get(session.ip);
     if (perIp && --perIp.count <= 0) this.perIp.delete(session.ip);
     for (const address of session.workerAddresses()) {

@@ -70,8 +70,7 @@ export interface ShareProcessorOptions {
  * 32 per core: about 5 ms of hashing queued on 2 cores, so a broadcast's pause takes effect quickly. Deeper
  * queues validate more shares per second at saturation (measured on 2 cores: unbounded 0.93 of raw Scrypt,
  * 32/core ~0.8, 16/core ~0.78) but let queued hashes crowd out a broadcast (notify p99 at 10k connections while
- * 200 miners submit: unbounded 1.9x a bare server, 32/core 1.1x, 16/core 1.0x). Applies only while the server
- * holds enough connections for its broadcasts to pause hashing (StratumServer).
+ * 200 miners submit: unbounded 1.9x a bare server, 32/core 1.1x, 16/core 1.0x).
  */
 export function defaultMaxHashesInFlight(): number {
   return 32 * availableParallelism();
@@ -116,17 +115,11 @@ export class ShareProcessor {
   constructor(private readonly options: ShareProcessorOptions) {
     this.now = options.now ?? Date.now;
     this.hashing = new HashScheduler(options.maxHashesInFlight ?? defaultMaxHashesInFlight());
-    this.hashing.setBounded(false); // the server turns it on when it holds enough miners for pausing broadcasts
   }
 
   /** Holds new Scrypt hashes back (running ones finish) until the returned function is called: for broadcasts. */
   pauseHashing(): () => void {
     return this.hashing.pause();
-  }
-
-  /** On while the server's broadcasts are big enough to pause hashing: only then is the in-flight bound worth its cost. */
-  boundHashing(on: boolean): void {
-    this.hashing.setBounded(on);
   }
 
   async submit(submitter: Submitter, params: unknown[]): Promise<SubmitOutcome> {

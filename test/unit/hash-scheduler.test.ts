@@ -24,7 +24,7 @@ describe('HashScheduler', () => {
     const results = [1, 2, 3, 4, 5].map((id) => s.run(c.task(id)));
     await tick();
     expect(c.started).toEqual([1, 2]);
-    expect(s.stats()).toEqual({ inFlight: 2, waiting: 3, paused: false, bounded: true });
+    expect(s.stats()).toEqual({ inFlight: 2, waiting: 3, paused: false });
     c.finish.get(2)!(2);
     await tick();
     expect(c.started).toEqual([1, 2, 3]);
@@ -35,7 +35,7 @@ describe('HashScheduler', () => {
     c.finish.get(4)!(4);
     c.finish.get(5)!(5);
     expect(await Promise.all(results)).toEqual([1, 2, 3, 4, 5]);
-    expect(s.stats()).toEqual({ inFlight: 0, waiting: 0, paused: false, bounded: true });
+    expect(s.stats()).toEqual({ inFlight: 0, waiting: 0, paused: false });
   });
 
   it('a failing hash frees its slot and rejects only its own caller', async () => {
@@ -65,7 +65,7 @@ describe('HashScheduler', () => {
     await running;
     await tick();
     expect(c.started).toEqual([1]); // a freed slot does not end the pause
-    expect(s.stats()).toEqual({ inFlight: 0, waiting: 2, paused: true, bounded: true });
+    expect(s.stats()).toEqual({ inFlight: 0, waiting: 2, paused: true });
     resume();
     resume(); // idempotent
     await tick();
@@ -103,36 +103,6 @@ describe('HashScheduler', () => {
     } finally {
       vi.useRealTimers();
     }
-  });
-
-  it('unbounded, every hash starts at once; bounding again holds only new ones', async () => {
-    const s = new HashScheduler(1);
-    s.setBounded(false);
-    const c = controllable();
-    [1, 2, 3].forEach((id) => void s.run(c.task(id)));
-    await tick();
-    expect(c.started).toEqual([1, 2, 3]);
-    s.setBounded(true);
-    void s.run(c.task(4));
-    await tick();
-    expect(c.started).toEqual([1, 2, 3]);
-    for (const id of [1, 2]) c.finish.get(id)!(id);
-    await tick();
-    expect(c.started).toEqual([1, 2, 3]); // still 1 in flight (3), the bound
-    c.finish.get(3)!(3);
-    await tick();
-    expect(c.started).toEqual([1, 2, 3, 4]);
-  });
-
-  it('unbounding releases what waits for a slot', async () => {
-    const s = new HashScheduler(1);
-    const c = controllable();
-    [1, 2].forEach((id) => void s.run(c.task(id)));
-    await tick();
-    expect(c.started).toEqual([1]);
-    s.setBounded(false);
-    await tick();
-    expect(c.started).toEqual([1, 2]);
   });
 
   it('refuses a bound that is not a positive integer', () => {
