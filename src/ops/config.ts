@@ -111,7 +111,7 @@ export const configSchema = z.object({
       hasher: z.enum(['node', 'scrypt-js']).default('node'),
       /**
        * Scrypt hashes handed to the thread pool at once; more wait in the pool's own queue, where a job
-       * broadcast can hold them back; only while 2,000+ miners are connected. Default 32 per core.
+       * broadcast can hold them back. Default 32 per core.
        */
       maxHashesInFlight: z.number().int().min(1).max(100_000).optional(),
     })

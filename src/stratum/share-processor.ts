@@ -67,10 +67,11 @@ export interface ShareProcessorOptions {
 }
 
 /**
- * 32 per core: about 5 ms of hashing queued on 2 cores, so a broadcast's pause takes effect quickly. Deeper
- * queues validate more shares per second at saturation (measured on 2 cores: unbounded 0.93 of raw Scrypt,
- * 32/core ~0.8, 16/core ~0.78) but let queued hashes crowd out a broadcast (notify p99 at 10k connections while
- * 200 miners submit: unbounded 1.9x a bare server, 32/core 1.1x, 16/core 1.0x).
+ * 32 per core: about 5 ms of hashing queued on 2 cores, so a broadcast's pause takes effect quickly and an
+ * overload queues here, not in libuv. Measured on 2 cores: notify p99 at 10k connections while 200 miners submit
+ * was 1.9x a bare server's unbounded, 1.0-1.4x with this bound; offered more shares than it can hash, the event
+ * loop's p99 delay was 450-680 ms unbounded, 36-57 ms bounded. The price: about 7% fewer shares/s at
+ * saturation (0.72-0.82 of raw Scrypt bounded, 0.79-0.93 unbounded in alternating runs).
  */
 export function defaultMaxHashesInFlight(): number {
   return 32 * availableParallelism();
