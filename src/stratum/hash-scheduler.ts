@@ -5,8 +5,9 @@
  * CPU. Unbounded, every share in flight sits in libuv's queue, and nothing can make room for a job broadcast:
  * new work reached 10,000 miners about 1.9x slower with 200 miners submitting than with none. Bounded to a
  * few milliseconds of hashing, a pause empties the pool quickly, so the broadcast (once per block, and the
- * periodic refresh) gets the cores; the shares wait those few milliseconds instead. The bound is set deep
- * enough that short main-thread stalls do not leave the hash threads idle.
+ * periodic refresh) gets the cores; the shares wait those few milliseconds instead. An overload (more shares
+ * than the cores can hash) then queues here rather than in libuv, and the event loop stays responsive. The
+ * bound is set deep enough that short main-thread stalls do not leave the hash threads idle.
  */
 export class HashScheduler {
   private inFlight = 0;
