@@ -139,6 +139,11 @@ export const configSchema = z.object({
       feeAddresses: z.array(z.object({ address: z.string(), weight: z.number().int().positive().default(1) })).default([]),
       minimumPayout: z.string().regex(/^\d+$/, 'litoshis as a decimal string').default('10000000'),
       maturity: z.number().int().min(1).default(100),
+      /**
+       * A block out-raced at its height is declared orphaned only once the block that replaced it has this many
+       * confirmations: a short fork can still swing back to ours, and the verdict is final.
+       */
+      orphanConfirmations: z.number().int().min(1).default(10),
       walletName: z.string().optional(),
       /** RPC URL of the node holding the payout wallet when it is not node.rpcUrl (http://user:pass@host:port). */
       walletRpcUrl: z.string().url().optional(),

@@ -53,7 +53,7 @@ export async function createPayoutContext(config: Config, o: { logger?: pino.Log
   const crashAfterSend = process.env.LTCPOOL_TEST_CRASH_AFTER_SEND === '1';
   const deps: PayoutDeps = {
     db, chain, wallet: new RpcPayoutWallet(walletRpc), network: config.network as NetworkName, scheme, fee,
-    maturity: p.maturity, minimumPayout: BigInt(p.minimumPayout), maxPaymentsPerBatch: p.maxPaymentsPerBatch,
+    maturity: p.maturity, orphanConfirmations: p.orphanConfirmations, minimumPayout: BigInt(p.minimumPayout), maxPaymentsPerBatch: p.maxPaymentsPerBatch,
     reconcileGraceSeconds: p.reconcileGraceSeconds, logger, metrics,
     afterSend: crashAfterSend
       ? (label, txid) => {
@@ -76,10 +76,12 @@ export function formatSummary(s: PayoutRunSummary): string {
   if (!s.locked) return 'payouts: another runner holds the lock; nothing done';
   const out: string[] = [];
   const u = s.unlocked;
-  out.push(`blocks: ${u.confirmed.length} matured and credited, ${u.orphaned.length} orphaned, ${u.immature} immature, ${u.waiting.length} waiting`);
+  out.push(`blocks: ${u.confirmed.length} matured and credited, ${u.orphaned.length} orphaned, ${u.immature} immature, ${u.waiting.length} waiting` +
+    (u.contested.length ? `, ${u.contested.length} contested` : ''));
   for (const b of u.confirmed) out.push(`  confirmed  height ${b.height}  ${b.hash}  reward ${litoshisToLtc(b.reward)} LTC  ${b.credits} credits`);
   for (const b of u.orphaned) out.push(`  orphaned   height ${b.height}  ${b.hash}`);
   for (const b of u.waiting) out.push(`  waiting    ${b.hash}  ${b.reason}`);
+  for (const b of u.contested) out.push(`  contested  height ${b.height}  ${b.hash}  ${b.reason}`);
   for (const r of s.reconciled) out.push(`reconciled batch ${r.label}: ${r.action}${r.txid ? ` ${r.txid}` : ''}${r.detail ? ` (${r.detail})` : ''}`);
   out.push(`owed ${litoshisToLtc(s.owed)} LTC, wallet spendable ${s.spendable === null ? '?' : litoshisToLtc(s.spendable)} LTC, shortfall ${litoshisToLtc(s.shortfall)} LTC`);
   if (s.payments.length) {

@@ -32,6 +32,8 @@ export interface PayoutDeps {
   scheme: RewardScheme;
   fee: FeeConfig;
   maturity: number;
+  /** See UnlockerDeps.orphanConfirmations. */
+  orphanConfirmations: number;
   minimumPayout: bigint;
   maxPaymentsPerBatch?: number;
   reconcileGraceSeconds?: number;
@@ -68,7 +70,7 @@ export interface PayoutRunSummary {
   errors: string[];
 }
 
-const emptyUnlock = (): UnlockResult => ({ confirmed: [], orphaned: [], immature: 0, waiting: [] });
+const emptyUnlock = (): UnlockResult => ({ confirmed: [], orphaned: [], immature: 0, waiting: [], contested: [] });
 
 export async function runPayoutOnce(deps: PayoutDeps): Promise<PayoutRunSummary> {
   const logger = deps.logger ?? pino({ level: 'silent' });
@@ -127,7 +129,8 @@ async function runLocked(deps: PayoutDeps, logger: pino.Logger, summary: PayoutR
 
   // 2. Follow found blocks on the chain; credit the matured ones.
   summary.unlocked = await unlockBlocks({
-    db: deps.db, rpc: deps.chain, scheme: deps.scheme, fee: deps.fee, maturity: deps.maturity, logger, metrics: deps.metrics,
+    db: deps.db, rpc: deps.chain, scheme: deps.scheme, fee: deps.fee, maturity: deps.maturity,
+    orphanConfirmations: deps.orphanConfirmations, logger, metrics: deps.metrics,
   });
 
   // 3. The wallet must hold everything the pool owes, or nothing is paid.

@@ -7,7 +7,9 @@
  *   so a block is credited exactly once (block_splits.block_id is the primary key, and the status is re-read
  *   under FOR UPDATE).
  * - Our hash is not on the main chain any more (another block sits at its height, or getblock says
- *   confirmations -1): 'orphaned'; it earns nothing.
+ *   confirmations -1): 'orphaned', once that other block has `orphanConfirmations`; it earns nothing. Before
+ *   that the block is 'contested' and looked at again next run: short forks do swing back, and the verdict is
+ *   final.
  * - 'candidate' rows (persisted before submitblock, verdict not recorded, e.g. the pool died) are followed too:
  *   when the chain has them they count like accepted blocks; otherwise they are left to the pool.
  *
@@ -29,6 +31,8 @@ export interface UnlockerDeps {
   fee: FeeConfig;
   /** Confirmations (getblock) at which a block's coinbase counts as matured. */
   maturity: number;
+  /** Confirmations of the block that replaced ours at its height before ours is declared orphaned. */
+  orphanConfirmations: number;
   logger?: pino.Logger;
   metrics?: Pick<Metrics, 'blocksTotal'>;
 }
@@ -49,6 +53,8 @@ export interface UnlockResult {
   immature: number;
   /** Matured but not creditable yet (e.g. its share row not recorded yet); retried next run. */
   waiting: Array<{ id: number; hash: string; reason: string }>;
+  /** Another block holds its height, not yet buried by orphanConfirmations: no verdict yet. */
+  contested: Array<{ id: number; height: number; hash: string; reason: string }>;
 }
 
 interface BlockRow {
@@ -67,7 +73,7 @@ const FOLLOWED = ['candidate', 'submitted', 'accepted'];
 
 export async function unlockBlocks(deps: UnlockerDeps): Promise<UnlockResult> {
   const logger = deps.logger ?? pino({ level: 'silent' });
-  const result: UnlockResult = { confirmed: [], orphaned: [], immature: 0, waiting: [] };
+  const result: UnlockResult = { confirmed: [], orphaned: [], immature: 0, waiting: [], contested: [] };
   const { rows } = await deps.db.query<BlockRow>(
     `SELECT id::text, height, hash, status, finder, reward_litoshis::text, network_difficulty, share_id, confirmations
        FROM blocks WHERE status = ANY($1::text[]) ORDER BY height, id`, [FOLLOWED]);
@@ -80,6 +86,12 @@ export async function unlockBlocks(deps: UnlockerDeps): Promise<UnlockResult> {
     if (place.kind === 'unknown') continue; // candidate the node never saw, or above the tip: nothing to say yet
     if (place.kind === 'orphaned') {
       if (row.status === 'candidate') continue;
+      const replacedFor = tip - row.height + 1; // confirmations of the block now at our height
+      if (replacedFor < deps.orphanConfirmations) {
+        logger.warn({ id, height: row.height, hash: row.hash, reason: place.reason, replacedFor }, 'block contested: another block holds its height for now');
+        result.contested.push({ id, height: row.height, hash: row.hash, reason: place.reason });
+        continue;
+      }
       if (await markOrphaned(deps.db, id)) {
         logger.warn({ id, height: row.height, hash: row.hash, reason: place.reason }, 'block orphaned: it earns nothing');
         deps.metrics?.blocksTotal.inc({ status: 'orphaned' });

@@ -15,6 +15,7 @@ import { parseConfig, type Config } from '../../src/ops/config.js';
 import { createMetrics } from '../../src/ops/metrics.js';
 import { createPayoutContext, runPayoutOnce } from '../../src/payouts/cli.js';
 import { PAYOUT_LOCK_KEY } from '../../src/payouts/runner.js';
+import { unlockBlocks } from '../../src/payouts/unlocker.js';
 import { createPool } from '../../src/store/db.js';
 import { migrate } from '../../src/store/migrations.js';
 import { spawn } from 'node:child_process';
@@ -357,5 +358,43 @@ describe('payouts on regtest + PostgreSQL', () => {
     const summary = await runPayoutOnce(context.deps).finally(() => context.close());
     expect(summary.payments.filter((p) => p.status === 'set_aside')).toEqual([expect.objectContaining({ address: BAD_ADDRESS, amount: BigInt(before.amount) })]);
     await checkLedgerInvariants();
+  });
+  it('a block out-raced at its height stays contested, not orphaned, until the other block is buried; a fork back restores it', async () => {
+    await mineThroughPool(1);
+    const ours = await node.rpc<string>('getbestblockhash');
+    expect(await rows('SELECT 1 FROM blocks WHERE hash = $1 AND status = $2', [ours, 'accepted'])).toHaveLength(1);
+    const context = await createPayoutContext(config, { logger: pino({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }) });
+    const unlock = () => unlockBlocks({
+      db: context.deps.db, rpc: context.deps.chain, scheme: context.deps.scheme, fee: context.deps.fee, maturity: 100, orphanConfirmations: 3,
+    });
+    const status = async () => (await rows<{ status: string }>('SELECT status FROM blocks WHERE hash = $1', [ours]))[0].status;
+    try {
+      // another block takes our height (as when a competing pool's block wins the race for now)
+      await node.rpc('invalidateblock', [ours]);
+      const [theirs] = await node.mine(1, UNRELATED);
+      let result = await unlock();
+      expect(result.contested.map((b) => b.hash)).toEqual([ours]);
+      expect(result.orphaned).toEqual([]);
+      expect(await status()).toBe('accepted');
+
+      // the fork swings back: ours is on the main chain again and simply immature
+      await node.rpc('reconsiderblock', [ours]);
+      await node.rpc('invalidateblock', [theirs]);
+      expect(await node.rpc<string>('getbestblockhash')).toBe(ours);
+      result = await unlock();
+      expect(result.contested).toEqual([]);
+      expect(await status()).toBe('accepted');
+
+      // lost for good: once the replacing block has orphanConfirmations, the verdict is orphaned (mined to another
+      // address than `theirs`: the same coinbase in the same second would rebuild that very block)
+      await node.rpc('invalidateblock', [ours]);
+      await node.mine(2, feeAddress);
+      expect((await unlock()).contested.map((b) => b.hash)).toEqual([ours]);
+      await node.mine(1, feeAddress);
+      expect((await unlock()).orphaned.map((b) => b.hash)).toEqual([ours]);
+      expect(await status()).toBe('orphaned');
+    } finally {
+      await context.close();
+    }
   });
 });
