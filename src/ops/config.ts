@@ -138,7 +138,12 @@ export const configSchema = z.object({
       feePercent: z.number().min(0).max(100).default(1),
       feeAddresses: z.array(z.object({ address: z.string(), weight: z.number().int().positive().default(1) })).default([]),
       minimumPayout: z.string().regex(/^\d+$/, 'litoshis as a decimal string').default('10000000'),
-      maturity: z.number().int().min(1).default(100),
+      /**
+       * Confirmations before a block's reward is credited. Consensus lets a coinbase be spent at 100, but
+       * litecoind's wallet counts it spendable from 101: crediting at 100 makes the run in that one-block gap
+       * see a shortfall (and alert) whenever the wallet holds little besides the pool's coinbases.
+       */
+      maturity: z.number().int().min(1).default(101),
       /**
        * A block out-raced at its height is declared orphaned only once the block that replaced it has this many
        * confirmations: a short fork can still swing back to ours, and the verdict is final.

@@ -32,6 +32,8 @@ describe('configuration', () => {
     expect(config.stratum.extranonce2Size).toBe(4);
     expect(config.stratum.vardiff.targetSeconds).toBe(10);
     expect(config.payouts.scheme).toBe('pplns');
+    expect(config.payouts.maturity).toBe(101); // the wallet spends a coinbase from its 101st confirmation
+    expect(config.payouts.orphanConfirmations).toBe(10);
   });
 
   it('runs from the environment alone', () => {
