@@ -35,6 +35,39 @@ function unknownMetrics(used: Iterable<string>, registered: Map<string, string>)
   return unknown.sort();
 }
 
+// PromQL functions and aggregations (https://prometheus.io/docs/prometheus/latest/querying/functions/) and the
+// keywords that take a parenthesised label list. Anything else called like a function is a typo Prometheus refuses.
+const PROMQL_CALLABLE = new Set([
+  'sum', 'min', 'max', 'avg', 'count', 'stddev', 'stdvar', 'topk', 'bottomk', 'quantile', 'count_values', 'group',
+  'rate', 'irate', 'increase', 'delta', 'idelta', 'deriv', 'predict_linear', 'changes', 'resets', 'histogram_quantile',
+  'abs', 'absent', 'absent_over_time', 'ceil', 'floor', 'round', 'clamp', 'clamp_min', 'clamp_max', 'exp', 'ln', 'log2',
+  'log10', 'sqrt', 'sgn', 'time', 'timestamp', 'vector', 'scalar', 'sort', 'sort_desc', 'label_replace', 'label_join',
+  'avg_over_time', 'min_over_time', 'max_over_time', 'sum_over_time', 'count_over_time', 'last_over_time',
+  'quantile_over_time', 'stddev_over_time', 'present_over_time', 'day_of_week', 'hour', 'minute', 'month', 'year',
+  'by', 'without', 'on', 'ignoring', 'group_left', 'group_right',
+]);
+
+/** Problems a reader can see without Prometheus: unknown functions, unbalanced brackets, a quantile that is not a number. */
+function promqlProblems(expr: string): string[] {
+  const problems: string[] = [];
+  const bare = expr.replace(/"(?:[^"\\]|\\.)*"/g, '""'); // label values may hold anything
+  for (const match of bare.matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s*\(/g)) {
+    if (!PROMQL_CALLABLE.has(match[1])) problems.push(`unknown function ${match[1]}()`);
+  }
+  for (const [open, close] of [['(', ')'], ['[', ']'], ['{', '}']]) {
+    let depth = 0;
+    for (const ch of bare) {
+      if (ch === open) depth++;
+      else if (ch === close && --depth < 0) break;
+    }
+    if (depth !== 0) problems.push(`unbalanced ${open}${close}`);
+  }
+  for (const match of bare.matchAll(/histogram_quantile\s*\(\s*([^,]*),/g)) {
+    if (!/^(0(\.\d+)?|1(\.0+)?)$/.test(match[1].trim())) problems.push(`histogram_quantile needs a quantile in 0..1, got ${match[1].trim()}`);
+  }
+  return problems;
+}
+
 /** Every string under a key named expr or query, anywhere in a Grafana dashboard (panels, rows, templating, annotations). */
 function dashboardExpressions(node: unknown, out: string[] = []): string[] {
   if (Array.isArray(node)) {
@@ -109,6 +142,19 @@ describe('metric references in docker/ (dashboard, alerts)', () => {
   it('reads single-line, quoted and block-scalar expr values from the YAML subset', () => {
     const yaml = ['rules:', '  - alert: A', '    expr: up == 0', "  - alert: B", "    expr: 'ltcpool_x > 1'", '  - alert: C', '    expr: |', '      sum(ltcpool_y)', '        > 2', '    for: 1m'].join('\n');
     expect(alertExpressions(yaml)).toEqual(['up == 0', 'ltcpool_x > 1', 'sum(ltcpool_y) > 2']);
+  });
+
+  it('spots PromQL a reader can tell is broken', () => {
+    expect(promqlProblems('histogram_quantile(0.99, sum by (le) (rate(ltcpool_a_bucket[5m])))')).toEqual([]);
+    expect(promqlProblems('sum(rate(ltcpool_x_total{reason=~"a(b"}[$__rate_interval]))')).toEqual([]);
+    expect(promqlProblems('histogram_0.5uantile(q, sum by (le) (rate(ltcpool_a_bucket[5m])))')).toEqual(['unknown function uantile()']);
+    expect(promqlProblems('histogram_quantile(q, x)')).toEqual(['histogram_quantile needs a quantile in 0..1, got q']);
+    expect(promqlProblems('sum(rate(ltcpool_x[5m])')).toEqual(['unbalanced ()']);
+  });
+
+  it('dashboard and alert expressions are well-formed PromQL, as far as can be read', () => {
+    const exprs = [...dashboardExpressions(dashboard), ...alertExpressions(alertsYaml)];
+    expect(exprs.flatMap((e) => promqlProblems(e).map((p) => `${p} in: ${e}`))).toEqual([]);
   });
 
   it('dashboard uses only registered metrics', async () => {
