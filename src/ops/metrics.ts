@@ -60,6 +60,7 @@ export function createMetrics(options: CreateMetricsOptions = {}) {
   // Set by the template source owner; the gauge reads it on every scrape so the age keeps growing
   // while no new template arrives (which is exactly when the alert must fire).
   let templateReceivedAt: (() => number | undefined) | undefined;
+  let scryptQueueSource: (() => number) | undefined;
 
   const instruments = {
     connections: new Gauge({ name: 'ltcpool_connections', help: 'Open Stratum TCP connections', registers }),
@@ -120,6 +121,15 @@ export function createMetrics(options: CreateMetricsOptions = {}) {
       buckets: SCRYPT_DURATION_BUCKETS,
       registers,
     }),
+    scryptQueueDepth: new Gauge({
+      name: 'ltcpool_scrypt_queue_depth',
+      help: 'Shares waiting for Scrypt: for a free slot (stratum.maxHashesInFlight) or for a broadcast to end',
+      registers,
+      collect() {
+        const waiting = scryptQueueSource?.();
+        if (waiting !== undefined) this.set(waiting);
+      },
+    }),
     shareQueueDepth: new Gauge({ name: 'ltcpool_share_queue_depth', help: 'Accepted shares waiting for the next group commit', registers }),
     shareBatchSize: new Histogram({
       name: 'ltcpool_share_batch_size',
@@ -161,6 +171,10 @@ export function createMetrics(options: CreateMetricsOptions = {}) {
     /** Lets ltcpool_template_age_seconds be computed at scrape time from the template source's last success (ms epoch). */
     setTemplateAgeSource(receivedAt: () => number | undefined): void {
       templateReceivedAt = receivedAt;
+    },
+    /** Lets ltcpool_scrypt_queue_depth be read at scrape time from the share processor's hash scheduler. */
+    setScryptQueueSource(waiting: () => number): void {
+      scryptQueueSource = waiting;
     },
     /** Times an RPC call into ltcpool_rpc_duration_seconds / ltcpool_rpc_errors_total; fits RpcClientOptions.onCall. */
     observeRpc(method: string, seconds: number, ok: boolean): void {

@@ -18,6 +18,7 @@ const CONVENTION_METRICS: [string, 'gauge' | 'counter' | 'histogram', string[]][
   ['ltcpool_rpc_duration_seconds', 'histogram', ['method']],
   ['ltcpool_rpc_errors_total', 'counter', ['method']],
   ['ltcpool_scrypt_duration_seconds', 'histogram', []],
+  ['ltcpool_scrypt_queue_depth', 'gauge', []],
   ['ltcpool_share_queue_depth', 'gauge', []],
   ['ltcpool_share_batch_size', 'histogram', []],
   ['ltcpool_share_commit_seconds', 'histogram', []],
@@ -130,5 +131,14 @@ describe('metrics registry', () => {
     const age = (await x.templateAgeSeconds.get()).values[0]?.value ?? 0;
     expect(age).toBeGreaterThanOrEqual(90);
     expect(age).toBeLessThan(95);
+  });
+
+  it('reads the Scrypt queue depth at scrape time from the injected source', async () => {
+    const x = createMetrics({ defaultMetrics: false });
+    let waiting = 0;
+    x.setScryptQueueSource(() => waiting);
+    expect((await x.scryptQueueDepth.get()).values[0]?.value).toBe(0);
+    waiting = 37;
+    expect((await x.scryptQueueDepth.get()).values[0]?.value).toBe(37);
   });
 });
