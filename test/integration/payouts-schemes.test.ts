@@ -7,7 +7,6 @@
 import pino from 'pino';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestMiner } from '../../src/miner/miner.js';
 import { parseConfig, type Config } from '../../src/ops/config.js';
 import { createMetrics } from '../../src/ops/metrics.js';
 import { createPayoutContext, runPayoutOnce } from '../../src/payouts/cli.js';
@@ -15,7 +14,7 @@ import { createPool } from '../../src/store/db.js';
 import { migrate } from '../../src/store/migrations.js';
 import { makeRpc, startRegtest, type RegtestNode, type RpcCall } from '../harness/litecoind.js';
 import { startPostgres, type TestDatabase } from '../harness/postgres.js';
-import { startTestPool, waitFor } from '../support/pool.js';
+import { expectedSplit, mineThroughPool as mineWithMiners } from '../support/payouts.js';
 
 const UNRELATED = 'rltc1qc25zkuslfurlm2p408py7lv2hm8e4cvll726mg'; // in no wallet: the maturing blocks pay it
 const FEE_BPS = 200n; // feePercent 2
@@ -41,40 +40,13 @@ function payoutConfig(scheme: Scheme): Config {
   });
 }
 
-async function mineThroughPool(scheme: Scheme, blocks: number): Promise<void> {
-  const pool = await startTestPool(node, payoutAddress, { database: { url: databases.get(scheme)!.server.url } });
-  const miners = minerAddresses.map((address, i) =>
-    new TestMiner({ host: '127.0.0.1', port: pool.stratumPort, username: `${address}.rig${i}`, password: 'd=0.00001', hashrate: 2 ** i }));
-  try {
-    for (const m of miners) expect((await m.start()).result).toBe(true);
-    for (const m of miners) m.startMining();
-    await waitFor(`${blocks} accepted blocks`, () => pool.blocks.outcomes.filter((o) => o.accepted).length >= blocks && miners.every((m) => m.accepted > 0), 60_000);
-  } finally {
-    await Promise.all(miners.map((m) => m.close()));
-    await pool.stop();
-  }
-}
+const mineThroughPool = (scheme: Scheme, blocks: number) =>
+  mineWithMiners({ node, payoutAddress, minerAddresses, databaseUrl: databases.get(scheme)!.server.url, blocks });
 
 const rows = async <T extends pg.QueryResultRow>(scheme: Scheme, sql: string, params: unknown[] = []): Promise<T[]> =>
   (await databases.get(scheme)!.pool.query<T>(sql, params)).rows;
 
-/** floor fee, then the miners' part by weight with the largest remainder (ties: address order), written out here. */
-function split(reward: bigint, weights: Map<string, bigint>): Map<string, bigint> {
-  const fee = (reward * FEE_BPS) / 10_000n;
-  const minersPart = reward - fee;
-  const total = [...weights.values()].reduce((s, w) => s + w, 0n);
-  const credits = new Map<string, bigint>();
-  if (fee > 0n) credits.set(feeAddress, fee);
-  const parts = [...weights].map(([address, w]) => ({ address, q: (minersPart * w) / total, rem: (minersPart * w) % total }));
-  let left = minersPart - parts.reduce((s, p) => s + p.q, 0n);
-  parts.sort((a, b) => (a.rem === b.rem ? (a.address < b.address ? -1 : 1) : a.rem > b.rem ? -1 : 1));
-  for (const p of parts) {
-    const extra = left > 0n ? 1n : 0n;
-    left -= extra;
-    if (p.q + extra > 0n) credits.set(p.address, (credits.get(p.address) ?? 0n) + p.q + extra);
-  }
-  return credits;
-}
+const split = (reward: bigint, weights: Map<string, bigint>) => expectedSplit(reward, FEE_BPS, feeAddress, weights);
 
 /** Per confirmed block, what the scheme should credit, from the shares and blocks tables alone. */
 async function expectedCredits(scheme: Scheme): Promise<Map<string, Map<string, bigint>>> {

@@ -10,7 +10,6 @@ import path from 'node:path';
 import pino from 'pino';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestMiner } from '../../src/miner/miner.js';
 import { parseConfig, type Config } from '../../src/ops/config.js';
 import { createMetrics } from '../../src/ops/metrics.js';
 import { createPayoutContext, runPayoutOnce } from '../../src/payouts/cli.js';
@@ -23,7 +22,8 @@ import { run, waitForExit } from '../harness/exec.js';
 import { freePort } from '../harness/ports.js';
 import { makeRpc, startRegtest, type RegtestNode, type RpcCall } from '../harness/litecoind.js';
 import { startPostgres, type TestDatabase } from '../harness/postgres.js';
-import { metricValue, startTestPool, waitFor } from '../support/pool.js';
+import { expectedSplit, mineThroughPool as mineWithMiners } from '../support/payouts.js';
+import { metricValue, waitFor } from '../support/pool.js';
 
 const UNRELATED = 'rltc1qc25zkuslfurlm2p408py7lv2hm8e4cvll726mg'; // in no wallet: maturing blocks pay it
 const BAD_ADDRESS = 'ltc1qthisisnotaregtestaddressatall0000000000'; // a share row from a wrong-network config
@@ -57,20 +57,8 @@ function payoutConfig(walletName = 'pool'): Config {
   });
 }
 
-/** Mines through the pool with three miners (hash rates 1, 2, 4 H/s at d=0.00001) until `blocks` more are accepted. */
-async function mineThroughPool(blocks: number): Promise<void> {
-  const pool = await startTestPool(node, payoutAddress, { database: { url: database.url } });
-  const miners = minerAddresses.map((address, i) =>
-    new TestMiner({ host: '127.0.0.1', port: pool.stratumPort, username: `${address}.rig${i}`, password: 'd=0.00001', hashrate: 2 ** i }));
-  try {
-    for (const m of miners) expect((await m.start()).result).toBe(true);
-    for (const m of miners) m.startMining();
-    await waitFor(`${blocks} accepted blocks`, () => pool.blocks.outcomes.filter((o) => o.accepted).length >= blocks && miners.every((m) => m.accepted > 0), 60_000);
-  } finally {
-    await Promise.all(miners.map((m) => m.close()));
-    await pool.stop();
-  }
-}
+const mineThroughPool = (blocks: number) =>
+  mineWithMiners({ node, payoutAddress, minerAddresses, databaseUrl: database.url, blocks });
 
 const rows = async <T extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> => (await db.query<T>(sql, params)).rows;
 
@@ -90,20 +78,7 @@ async function expectedPerBlock(): Promise<Map<string, Map<string, bigint>>> {
             c AS (SELECT address, wt, sum(wt) OVER (ORDER BY seq DESC) - wt AS before FROM w WHERE wt > 0)
        SELECT address, sum(LEAST(wt, $2::numeric - before))::text AS w FROM c WHERE before < $2::numeric GROUP BY address`,
       [block.seq, n]);
-    const reward = BigInt(block.reward);
-    const fee = (reward * FEE_BPS) / 10_000n;
-    const minersPart = reward - fee;
-    const total = counted.reduce((s, r) => s + BigInt(r.w), 0n);
-    const credits = new Map<string, bigint>();
-    if (fee > 0n) credits.set(feeAddress, fee);
-    const parts = counted.map((r) => ({ address: r.address, q: (minersPart * BigInt(r.w)) / total, rem: (minersPart * BigInt(r.w)) % total }));
-    let left = minersPart - parts.reduce((s, p) => s + p.q, 0n);
-    parts.sort((a, b) => (a.rem === b.rem ? (a.address < b.address ? -1 : 1) : a.rem > b.rem ? -1 : 1));
-    for (const p of parts) {
-      const extra = left > 0n ? 1n : 0n;
-      left -= extra;
-      if (p.q + extra > 0n) credits.set(p.address, (credits.get(p.address) ?? 0n) + p.q + extra);
-    }
+    const credits = expectedSplit(BigInt(block.reward), FEE_BPS, feeAddress, counted.map((r) => [r.address, BigInt(r.w)]));
     out.set(block.id, credits);
   }
   return out;
