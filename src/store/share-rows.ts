@@ -9,8 +9,8 @@ import type { SpooledShareRow } from './spool.js';
 
 // One statement (the miners/workers upserts as data-modifying CTEs of the shares INSERT, whose row count is
 // the number of new shares: no RETURNING rows to collect), so a batch is a single round trip in autocommit
-// instead of BEGIN + 3 statements + COMMIT: at low share rates batches are small and the round trips, not the rows,
-// were the cost. All three run in the statement's implicit transaction, as before in an explicit one.
+// instead of BEGIN + 3 statements + COMMIT: at low share rates batches are small and the round trips, not the
+// rows, were the cost. All three run in the statement's implicit transaction, as before in an explicit one.
 const batchStatement = (onConflict: string): string => `WITH m AS (
   INSERT INTO miners (address, first_seen, last_seen)
   SELECT * FROM unnest($13::text[], $14::timestamptz[], $15::timestamptz[])
@@ -91,9 +91,10 @@ export function textArrayLiteral(values: readonly (string | null)[]): string {
 const OID_BOOL = 16, OID_INT4 = 23, OID_TEXT = 25, OID_FLOAT8 = 701;
 const ARRAY_HEADER = 20;
 
-function arrayHeader(buf: Buffer, oid: number, n: number, hasNull: boolean): void {
+/** One dimension, no NULL elements (the encoders below never write one). */
+function arrayHeader(buf: Buffer, oid: number, n: number): void {
   buf.writeInt32BE(1, 0);
-  buf.writeInt32BE(hasNull ? 1 : 0, 4);
+  buf.writeInt32BE(0, 4);
   buf.writeInt32BE(oid, 8);
   buf.writeInt32BE(n, 12);
   buf.writeInt32BE(1, 16);
@@ -101,7 +102,7 @@ function arrayHeader(buf: Buffer, oid: number, n: number, hasNull: boolean): voi
 /** An array of fixed-width elements: each is its int32 length then `width` bytes written by `put`. */
 function fixedWidthArray<T>(oid: number, width: number, values: readonly T[], put: (buf: Buffer, at: number, value: T) => void): Buffer {
   const buf = Buffer.allocUnsafe(ARRAY_HEADER + values.length * (4 + width));
-  arrayHeader(buf, oid, values.length, false);
+  arrayHeader(buf, oid, values.length);
   for (let i = 0, o = ARRAY_HEADER; i < values.length; i++, o += 4 + width) {
     buf.writeInt32BE(width, o);
     put(buf, o + 4, values[i]);
@@ -120,7 +121,7 @@ export function textArrayBinary(values: readonly string[]): Buffer {
   let bound = ARRAY_HEADER;
   for (let i = 0; i < values.length; i++) bound += 4 + values[i].length * 3; // UTF-16 unit -> at most 3 UTF-8 bytes
   const buf = Buffer.allocUnsafe(bound);
-  arrayHeader(buf, OID_TEXT, values.length, false);
+  arrayHeader(buf, OID_TEXT, values.length);
   let o = ARRAY_HEADER;
   for (let i = 0; i < values.length; i++) {
     const written = buf.write(values[i], o + 4, 'utf8');

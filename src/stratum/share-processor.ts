@@ -116,7 +116,7 @@ export class ShareProcessor {
   constructor(private readonly options: ShareProcessorOptions) {
     this.now = options.now ?? Date.now;
     this.hashing = new HashScheduler(options.maxHashesInFlight ?? defaultMaxHashesInFlight());
-    options.metrics.setScryptQueueSource?.(() => this.hashing.stats().waiting);
+    options.metrics.setScryptQueueSource(() => this.hashing.stats().waiting);
   }
 
   /** Holds new Scrypt hashes back (running ones finish) until the returned function is called: for broadcasts. */
