@@ -14,7 +14,7 @@ import { ShareWriter } from '../src/store/share-writer.js';
 import { scratchDatabase, type ScratchDatabase } from './pg-scratch.js';
 import { benchPplns } from './pplns.js';
 import { benchScryptJs, benchScryptNode, threadPoolSize } from './scrypt-raw.js';
-import { benchShareWriter } from './share-writer.js';
+import { benchShareWriter, writerTuningFromEnv } from './share-writer.js';
 import { benchConfig, runLoadProcess, startBenchPool, type BenchPool, type PathRun } from './stratum-path.js';
 
 const CONNECTIONS = 50;
@@ -204,9 +204,7 @@ async function wholePathWithDatabase(db: ScratchDatabase, noDbRate: number, dead
     writer = new ShareWriter({
       pool: pgPool,
       spoolDir,
-      // Unset = ShareWriter defaults (as the pool runs); these compare other settings.
-      ...(process.env.LTCPOOL_BENCH_FLUSH_MS ? { flushIntervalMs: Number(process.env.LTCPOOL_BENCH_FLUSH_MS) } : {}),
-      ...(process.env.LTCPOOL_BENCH_WRITER_CONCURRENCY ? { concurrency: Number(process.env.LTCPOOL_BENCH_WRITER_CONCURRENCY) } : {}),
+      ...writerTuningFromEnv(),
       onBatch: ({ size, destination }) => {
         batches.count++;
         batches.shares += size;

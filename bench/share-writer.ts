@@ -47,6 +47,16 @@ async function createScratchDatabase(url: string): Promise<{ url: string; drop()
   };
 }
 
+/**
+ * ShareWriter settings to compare against its defaults (unset = the defaults, as the pool runs):
+ * LTCPOOL_BENCH_FLUSH_MS, LTCPOOL_BENCH_WRITER_CONCURRENCY, LTCPOOL_BENCH_WRITER_MAX_BATCH.
+ */
+export function writerTuningFromEnv(env: NodeJS.ProcessEnv = process.env): { flushIntervalMs?: number; concurrency?: number; maxBatch?: number } {
+  const number = (name: string) => (env[name] ? Number(env[name]) : undefined);
+  const tuning = { flushIntervalMs: number('LTCPOOL_BENCH_FLUSH_MS'), concurrency: number('LTCPOOL_BENCH_WRITER_CONCURRENCY'), maxBatch: number('LTCPOOL_BENCH_WRITER_MAX_BATCH') };
+  return Object.fromEntries(Object.entries(tuning).filter(([, v]) => v !== undefined));
+}
+
 async function benchInto(url: string, options: { total?: number; inFlight?: number }): Promise<{ sharesPerSec: number }> {
   const total = options.total ?? 200_000;
   // Stratum sessions write concurrently; keep this many write() calls outstanding (bounded, like real traffic).
@@ -58,11 +68,7 @@ async function benchInto(url: string, options: { total?: number; inFlight?: numb
     await migrate(pool);
     await ensureSharePartitions(pool, 1);
     let batches = 0;
-    const tuning = {
-      ...(process.env.LTCPOOL_BENCH_WRITER_CONCURRENCY ? { concurrency: Number(process.env.LTCPOOL_BENCH_WRITER_CONCURRENCY) } : {}),
-      ...(process.env.LTCPOOL_BENCH_WRITER_MAX_BATCH ? { maxBatch: Number(process.env.LTCPOOL_BENCH_WRITER_MAX_BATCH) } : {}),
-    };
-    const writer = new ShareWriter({ pool, spoolDir, ...tuning, onBatch: () => { batches++; } });
+    const writer = new ShareWriter({ pool, spoolDir, ...writerTuningFromEnv(), onBatch: () => { batches++; } });
     await writer.start();
     const now = new Date();
     const share = (i: number): AcceptedShare => ({
