@@ -26,11 +26,13 @@ export interface CoinbaseSpec {
   extranonceSize: number;
   poolTag: Buffer;
   outputs: CoinbaseOutput[];
+  /** Merged-mining commitment (44 bytes, see auxpow.ts), pushed right after the height. */
+  auxCommitment?: Buffer;
 }
 
 /**
  * Non-witness coinbase split around the extranonce: coinb1 ‖ extranonce1 ‖ extranonce2 ‖ coinb2.
- * scriptSig = height push, one push holding the extranonce, then the pool tag push.
+ * scriptSig = height push, [merged-mining commitment push], one push holding the extranonce, then the pool tag push.
  */
 export interface CoinbaseParts {
   coinb1: Buffer;
@@ -45,7 +47,8 @@ export function buildCoinbaseParts(spec: CoinbaseSpec): CoinbaseParts {
   const extranoncePushOpcode = Buffer.from([spec.extranonceSize]);
   if (spec.extranonceSize < 1 || spec.extranonceSize > 0x4b) throw new RangeError('extranonce size must be 1..75 bytes');
   const tagPush = spec.poolTag.length > 0 ? pushData(spec.poolTag) : Buffer.alloc(0);
-  const scriptSigLength = heightPush.length + 1 + spec.extranonceSize + tagPush.length;
+  const auxPush = spec.auxCommitment ? pushData(spec.auxCommitment) : Buffer.alloc(0);
+  const scriptSigLength = heightPush.length + auxPush.length + 1 + spec.extranonceSize + tagPush.length;
   if (scriptSigLength < 2 || scriptSigLength > MAX_SCRIPTSIG) {
     throw new RangeError(`coinbase scriptSig would be ${scriptSigLength} bytes (allowed 2..${MAX_SCRIPTSIG}): shorten the pool tag`);
   }
@@ -56,6 +59,7 @@ export function buildCoinbaseParts(spec: CoinbaseSpec): CoinbaseParts {
     Buffer.from('ffffffff', 'hex'),
     varInt(scriptSigLength),
     heightPush,
+    auxPush,
     extranoncePushOpcode,
   ]);
   const coinb2 = Buffer.concat([
