@@ -2,13 +2,14 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { decodeAddress, type NetworkName } from '../work/address.js';
 import { isValidAllowEntry } from '../stratum/bans.js';
+import { feePercentToBps } from '../payouts/schemes/units.js';
 
 const difficulty = z.number().positive().finite();
 /** 0 lets the OS pick a free port (tests, demo). */
 const port = z.number().int().min(0).max(65535);
 
 const vardiffSchema = z
-  .object({
+  .strictObject({
     enabled: z.boolean().default(true),
     targetSeconds: z.number().positive().default(10),
     retargetSeconds: z.number().positive().default(60),
@@ -20,17 +21,17 @@ const vardiffSchema = z
   })
   .refine((v) => v.minDifficulty <= v.maxDifficulty, { message: 'minDifficulty must not exceed maxDifficulty', path: ['minDifficulty'] });
 
-const stratumPortSchema = z.object({
+const stratumPortSchema = z.strictObject({
   port,
   difficulty: difficulty.default(65536),
   name: z.string().optional(),
   /** Expect a PROXY protocol v1/v2 header (HAProxy `send-proxy`/`send-proxy-v2`) before Stratum bytes. */
   proxyProtocol: z.boolean().default(false),
   /** Serve Stratum over TLS on this port, with a PEM certificate chain and key read from these paths. */
-  tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+  tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
 }).refine((p) => !(p.proxyProtocol && p.tls), { message: 'proxyProtocol and tls on one port are not supported yet', path: ['tls'] });
 
-const limitsSchema = z.object({
+const limitsSchema = z.strictObject({
   maxLineBytes: z.number().int().min(256).default(16 * 1024),
   messagesPerSecond: z.number().positive().default(100),
   connectionsPerIp: z.number().int().positive().default(1000),
@@ -47,7 +48,7 @@ const limitsSchema = z.object({
   proxyHeaderTimeoutSeconds: z.number().positive().default(10),
   /** Only-rejected shares (stuck on old work): escalate per connection, never ban (farms share NAT IPs). */
   rejectEscalation: z
-    .object({
+    .strictObject({
       resendWorkAfter: z.number().int().positive().default(10),
       reconnectAfter: z.number().int().positive().default(30),
       closeAfter: z.number().int().positive().default(50),
@@ -58,7 +59,7 @@ const limitsSchema = z.object({
     .prefault({}),
 });
 
-const bansSchema = z.object({
+const bansSchema = z.strictObject({
   enabled: z.boolean().default(true),
   threshold: z.number().positive().default(100),
   banSeconds: z.number().positive().default(600),
@@ -66,7 +67,7 @@ const bansSchema = z.object({
   allowList: z.array(z.string().refine(isValidAllowEntry, { message: 'must be an IP address or CIDR (IPv4 or IPv6)' })).default([]),
 });
 
-const shutdownSchema = z.object({
+const shutdownSchema = z.strictObject({
   /** On SIGTERM, this share of the miners is asked to reconnect every waveIntervalMs. */
   waveFraction: z.number().gt(0).max(1).default(0.1),
   waveIntervalMs: z.number().int().min(0).default(500),
@@ -75,16 +76,17 @@ const shutdownSchema = z.object({
 });
 
 const NETWORKS = ['mainnet', 'testnet', 'regtest'] as const;
+const FEE_PERCENT_DEFAULT = 0;
 
-export const configSchema = z.object({
+export const configSchema = z.strictObject({
   network: z.enum(NETWORKS),
   /** 0..255, written into extranonce1 so several instances never hand out the same work. */
   instanceId: z.number().int().min(0).max(255).default(0),
-  pool: z.object({
+  pool: z.strictObject({
     address: z.string().min(1),
     tag: z.string().max(40).default('/ltcpool/'),
   }),
-  node: z.object({
+  node: z.strictObject({
     rpcUrl: z.string().url(),
     cookieFile: z.string().optional(),
     timeoutMs: z.number().int().positive().default(10_000),
@@ -93,7 +95,7 @@ export const configSchema = z.object({
     refreshSeconds: z.number().positive().default(30),
   }),
   stratum: z
-    .object({
+    .strictObject({
       host: z.string().default('127.0.0.1'),
       ports: z.array(stratumPortSchema).min(1).default([{ port: 3333, difficulty: 65536, proxyProtocol: false }]),
       extranonce2Size: z.number().int().min(2).max(8).default(4),
@@ -117,7 +119,7 @@ export const configSchema = z.object({
     })
     .prefault({}),
   database: z
-    .object({
+    .strictObject({
       url: z.string().optional(),
       poolSize: z.number().int().positive().default(10),
       spoolDir: z.string().default('.spool'),
@@ -125,18 +127,18 @@ export const configSchema = z.object({
     })
     .prefault({}),
   http: z
-    .object({
+    .strictObject({
       host: z.string().default('127.0.0.1'),
       port: z.number().int().min(0).max(65535).default(9100),
       enabled: z.boolean().default(true),
     })
     .prefault({}),
   payouts: z
-    .object({
+    .strictObject({
       scheme: z.enum(['pplns', 'prop', 'solo']).default('pplns'),
       pplnsWindowFactor: z.number().positive().default(2),
-      feePercent: z.number().min(0).max(100).default(1),
-      feeAddresses: z.array(z.object({ address: z.string(), weight: z.number().int().positive().default(1) })).default([]),
+      feePercent: z.number().min(0).max(100).default(FEE_PERCENT_DEFAULT),
+      feeAddresses: z.array(z.strictObject({ address: z.string(), weight: z.number().int().positive().default(1) })).default([]),
       minimumPayout: z.string().regex(/^\d+$/, 'litoshis as a decimal string').default('10000000'),
       /**
        * Confirmations before a block's reward is credited. Consensus lets a coinbase be spent at 100, but
@@ -159,7 +161,7 @@ export const configSchema = z.object({
       reconcileGraceSeconds: z.number().int().min(0).default(600),
     })
     .prefault({}),
-  log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
+  log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -222,9 +224,113 @@ export function applyEnvironment(raw: Raw, env: NodeJS.ProcessEnv, problems: str
   return out;
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
+function describeIssue(issue: z.core.$ZodIssue): string[] {
   const field = issue.path.length > 0 ? issue.path.join('.') : '(root)';
-  return `${field}: ${issue.message}`;
+  if (issue.code === 'unrecognized_keys') {
+    const known = keysAt(issue.path);
+    return issue.keys.map((key) => {
+      const at = issue.path.length > 0 ? `${issue.path.join('.')}.${key}` : key;
+      const hint = suggest(key, known, issue.path);
+      return `${at}: unknown key${hint ? ` (did you mean "${hint}"?)` : ''}; known keys here: ${known.join(', ')}`;
+    });
+  }
+  return [`${field}: ${issue.message}`];
+}
+
+type AnySchema = z.core.$ZodType;
+
+/** The schema under default/prefault/optional/nullable wrappers. */
+function unwrap(schema: AnySchema): AnySchema {
+  let s = schema;
+  for (;;) {
+    const def = s._zod.def as { type: string; innerType?: AnySchema };
+    if ((def.type === 'default' || def.type === 'prefault' || def.type === 'optional' || def.type === 'nullable') && def.innerType) s = def.innerType;
+    else return s;
+  }
+}
+
+function shapeOf(schema: AnySchema): Record<string, AnySchema> | undefined {
+  const def = unwrap(schema)._zod.def as { type: string; shape?: Record<string, AnySchema> };
+  return def.type === 'object' ? def.shape : undefined;
+}
+
+/** Keys the schema allows at a path of the raw config (array indexes step into the element schema). */
+function keysAt(path: readonly PropertyKey[]): string[] {
+  let schema: AnySchema | undefined = configSchema;
+  for (const step of path) {
+    if (!schema) break;
+    const inner: AnySchema = unwrap(schema);
+    const def = inner._zod.def as { type: string; element?: AnySchema; shape?: Record<string, AnySchema> };
+    if (def.type === 'array') schema = def.element;
+    else if (def.type === 'object') schema = def.shape?.[String(step)];
+    else schema = undefined;
+  }
+  return schema ? Object.keys(shapeOf(schema) ?? {}) : [];
+}
+
+/** Levenshtein distance (small strings only). */
+export function editDistance(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = prev[0];
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = prev[j];
+      prev[j] = Math.min(prev[j] + 1, prev[j - 1] + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return prev[b.length];
+}
+
+/** The closest known key at this level, else the same key's home elsewhere in the schema. */
+function suggest(key: string, known: string[], path: readonly PropertyKey[]): string | undefined {
+  const lower = key.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    const d = k.toLowerCase() === lower ? 0 : editDistance(lower, k.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  if (best !== undefined && bestDistance <= Math.max(2, Math.floor(key.length / 3))) return best;
+  const elsewhere = configFields().find((f) => f.path.split('.').at(-1)?.replace('[]', '') === key && !f.path.startsWith(path.join('.') + '.'));
+  return elsewhere?.path;
+}
+
+export interface ConfigField {
+  /** Dotted path; array elements as `[]` (`stratum.ports[].port`). */
+  path: string;
+  required: boolean;
+  /** The schema's default, if any. */
+  default?: unknown;
+}
+
+let fieldsCache: ConfigField[] | undefined;
+
+/** Every field of the schema, depth first: objects with defaults list their fields, arrays of objects list the array and its element's fields. */
+export function configFields(): ConfigField[] {
+  if (fieldsCache) return fieldsCache;
+  const out: ConfigField[] = [];
+  const walk = (shape: Record<string, AnySchema>, prefix: string) => {
+    for (const [key, schema] of Object.entries(shape)) {
+      const path = prefix + key;
+      const def = schema._zod.def as { type: string; defaultValue?: unknown };
+      const hasDefault = def.type === 'default';
+      const optional = hasDefault || def.type === 'prefault' || def.type === 'optional';
+      const inner = unwrap(schema);
+      const innerDef = inner._zod.def as { type: string; element?: AnySchema; shape?: Record<string, AnySchema> };
+      if (innerDef.type === 'object' && innerDef.shape) {
+        walk(innerDef.shape, `${path}.`);
+        continue;
+      }
+      out.push({ path, required: !optional, ...(hasDefault ? { default: def.defaultValue } : {}) });
+      const elementShape = innerDef.type === 'array' && innerDef.element ? shapeOf(innerDef.element) : undefined;
+      if (elementShape) walk(elementShape, `${path}[].`);
+    }
+  };
+  walk(shapeOf(configSchema)!, '');
+  fieldsCache = out;
+  return out;
 }
 
 /** Validates a raw object (file contents with environment applied) into a Config, or throws ConfigError. */
@@ -233,7 +339,8 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): Config {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(['(root): must be a JSON object']);
   const merged = applyEnvironment(raw as Raw, env, problems);
   const result = configSchema.safeParse(merged);
-  if (!result.success) problems.push(...result.error.issues.map(describeIssue));
+  if (!result.success) problems.push(...result.error.issues.flatMap(describeIssue));
+  checkFee(merged, problems);
   checkAddresses(merged, problems); // with the schema's problems, so all come in one round
   if (!result.success || problems.length > 0) throw new ConfigError(problems);
   const config = result.data;
@@ -247,6 +354,24 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): Config {
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** The fee as payouts will take it (whole basis points, recipients when not 0), checked for every command. */
+function checkFee(raw: Raw, problems: string[]): void {
+  const payouts = raw.payouts as Raw | undefined;
+  const percent = payouts?.feePercent ?? FEE_PERCENT_DEFAULT;
+  if (typeof percent !== 'number' || percent < 0 || percent > 100) return; // the schema reports it
+  let bps: bigint;
+  try {
+    bps = feePercentToBps(percent);
+  } catch (error) {
+    problems.push(`payouts.feePercent: ${(error as Error).message}`);
+    return;
+  }
+  const recipients = payouts?.feeAddresses;
+  if (bps > 0n && (!Array.isArray(recipients) || recipients.length === 0)) {
+    problems.push(`payouts.feeAddresses: a fee of ${percent}% needs at least one fee address (or set payouts.feePercent to 0)`);
+  }
 }
 
 /** Address fields that are strings, on a network the schema knows; other shapes are the schema's to report. */

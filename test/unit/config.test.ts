@@ -1,7 +1,7 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, parseConfig } from '../../src/ops/config.js';
+import { ConfigError, configFields, editDistance, loadConfig, parseConfig } from '../../src/ops/config.js';
 
 const minimal = {
   network: 'regtest',
@@ -87,5 +87,98 @@ describe('configuration', () => {
   it('reports unreadable and malformed files', () => {
     expect(problemsOf(() => loadConfig('/nonexistent/ltcpool.json', {}))[0]).toMatch(/cannot be read \(ENOENT\)/);
     expect(problemsOf(() => loadConfig('package-lock.json', {})).join()).toMatch(/network: /);
+  });
+
+  // Issue 10: unknown keys used to be dropped silently ("feePercnt" kept the default fee, "prots" the default port).
+  it.each([
+    [{ ...minimal, payouts: { feePercnt: 0 } }, 'payouts.feePercnt: unknown key (did you mean "feePercent"?)'],
+    [{ ...minimal, stratum: { prots: [{ port: 3333 }] } }, 'stratum.prots: unknown key (did you mean "ports"?)'],
+    [{ ...minimal, stratum: { ports: [{ port: 3333, difficulty: 1, proxyprotocol: true }] } }, 'stratum.ports.0.proxyprotocol: unknown key (did you mean "proxyProtocol"?)'],
+    [{ ...minimal, stratum: { limits: { rejectEscalation: { closeAfterr: 9 } } } }, 'stratum.limits.rejectEscalation.closeAfterr: unknown key (did you mean "closeAfter"?)'],
+    [{ ...minimal, node: { ...minimal.node, longPoll: false } }, 'node.longPoll: unknown key (did you mean "longpoll"?)'],
+    [{ ...minimal, feePercent: 0 }, 'feePercent: unknown key (did you mean "payouts.feePercent"?)'],
+    [{ ...minimal, log: { level: 'info', format: 'json' } }, 'log.format: unknown key'],
+  ])('refuses an unknown key with its path and a suggestion: %#', (raw, expected) => {
+    const problems = problemsOf(() => parseConfig(raw));
+    expect(problems.some((p) => p.startsWith(expected)), problems.join('; ')).toBe(true);
+    if (!expected.includes('did you mean')) expect(problems.join()).not.toMatch(/did you mean/);
+  });
+
+  it('lists the keys known where an unknown one was found', () => {
+    const problems = problemsOf(() => parseConfig({ ...minimal, http: { prot: 1 } }));
+    expect(problems).toEqual(['http.prot: unknown key (did you mean "port"?); known keys here: host, port, enabled']);
+  });
+
+  it('edit distance', () => {
+    expect(editDistance('feePercnt', 'feePercent')).toBe(1);
+    expect(editDistance('prots', 'ports')).toBe(2);
+    expect(editDistance('', 'abc')).toBe(3);
+    expect(editDistance('same', 'same')).toBe(0);
+  });
+
+  // Issue 10: serve accepted a fee that `payouts` refused days later.
+  it.each([
+    [{ payouts: { feePercent: 1 } }, /^payouts\.feeAddresses: a fee of 1% needs at least one fee address/],
+    [{ payouts: { feePercent: 1.255, feeAddresses: [{ address: minimal.pool.address }] } }, /^payouts\.feePercent: .*not a whole number of basis points/],
+  ])('validates the fee in every command: %#', (extra, pattern) => {
+    const problems = problemsOf(() => parseConfig({ ...minimal, ...extra }));
+    expect(problems.some((p) => pattern.test(p)), problems.join('; ')).toBe(true);
+  });
+
+  it('defaults to no fee, so a configuration without fee addresses is whole', () => {
+    expect(parseConfig(minimal).payouts.feePercent).toBe(0);
+  });
+
+  it('reports every problem of a configuration at once, one per field', () => {
+    const problems = problemsOf(() => parseConfig({
+      ...minimal,
+      stratum: { prots: [], extranonce2Size: 1 },
+      payouts: { feePercent: 2.001 },
+      http: { port: -1 },
+    }));
+    expect(problems.map((p) => p.split(':')[0]).sort()).toEqual(['http.port', 'payouts.feePercent', 'stratum.extranonce2Size', 'stratum.prots']);
+  });
+});
+
+/** The README's configuration table: `| \`path\` | default | meaning |`, one row per schema field. */
+function readmeRows(): Map<string, string> {
+  const readme = readFileSync('README.md', 'utf8');
+  const start = readme.indexOf('## Configuration reference');
+  const end = readme.indexOf('\n## ', start + 1);
+  const rows = new Map<string, string>();
+  for (const line of readme.slice(start, end).split('\n')) {
+    const m = /^\| `([A-Za-z0-9.[\]]+)` \|([^|]*)\|/.exec(line);
+    if (m && !m[1].startsWith('LTCPOOL_') && m[1] !== 'DATABASE_URL') rows.set(m[1], m[2].trim());
+  }
+  return rows;
+}
+
+function formatDefault(value: unknown): string {
+  return typeof value === 'string' ? `\`${value}\`` : JSON.stringify(value);
+}
+
+describe('README configuration reference (kept in step with the schema)', () => {
+  const rows = readmeRows();
+  const fields = configFields();
+
+  it('has a row for every field of the schema', () => {
+    const missing = fields.map((f) => f.path).filter((p) => !rows.has(p));
+    expect(missing, 'add these rows to README "Configuration reference"').toEqual([]);
+  });
+
+  it('names only fields the schema has', () => {
+    const known = new Set(fields.map((f) => f.path));
+    expect([...rows.keys()].filter((p) => !known.has(p)), 'README rows for fields the schema does not have').toEqual([]);
+  });
+
+  it('gives the schema\'s default for every field', () => {
+    const wrong = fields.flatMap((f) => {
+      const cell = rows.get(f.path);
+      if (cell === undefined) return [];
+      const expected = f.required ? '(required)' : 'default' in f ? formatDefault(f.default) : undefined;
+      if (expected === undefined) return cell === '(required)' ? [`${f.path}: optional, README says (required)`] : [];
+      return cell === expected ? [] : [`${f.path}: README says ${cell}, schema ${expected}`];
+    });
+    expect(wrong).toEqual([]);
   });
 });
