@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { leToBigInt } from '../work/bytes.js';
 import { difficultyToTarget } from '../work/difficulty.js';
 import { parseNotify, type NotifiedWork } from '../work/job.js';
@@ -20,6 +21,26 @@ export interface MinerOptions {
   autoReconnect?: boolean;
   hasher?: ScryptHasher;
   requestTimeoutMs?: number;
+  /** Habits of real clients (bfgminer, cgminer and the ASIC firmware descended from it), to test the pool against. */
+  habits?: MinerHabits;
+}
+
+export interface MinerHabits {
+  /** bfgminer on a stratum+tcp URL: a TLS ClientHello on a connection of its own before every plain connect. */
+  tlsProbeFirst?: boolean;
+  /**
+   * bfgminer: `mining.suggest_target` with this hex target as a notification (`id: null`) before
+   * `mining.subscribe`. Like bfgminer, an answer with `id: null` that arrives while the subscribe is pending is
+   * taken for the subscribe answer (and fails: "Failed to get nonce1").
+   */
+  suggestTargetFirst?: string;
+  /**
+   * cgminer lineage: a `set_difficulty` below this floor (16) is read in Bitcoin units, so the miner hashes
+   * against a target 65,536× harder than the pool's.
+   */
+  difficultyFloor?: number;
+  /** cgminer lineage: on `client.reconnect`, drop the connection and connect at once to the host and port given. */
+  obeyReconnect?: boolean;
 }
 
 export interface RpcAnswer {
@@ -72,10 +93,32 @@ export class TestMiner extends EventEmitter {
   private jobWaiters: Array<() => void> = [];
   private reconnecting = false;
   readonly notifications: Array<{ method: string; params: unknown[] }> = [];
+  /** Answers no request of ours was waiting for (`id: null` or an unknown id). A pool must never send these. */
+  readonly strayAnswers: unknown[] = [];
+  /** TLS probes made (habits.tlsProbeFirst). */
+  tlsProbes = 0;
+  /** Where the next connect goes: options.host/port until a client.reconnect names another place. */
+  host: string;
+  port: number;
+  /** client.reconnect targets this miner tried, and whether the connection there succeeded. */
+  readonly redirects: Array<{ host: string; port: number; connected: boolean }> = [];
+  private redirect: { host: string; port: number } | undefined;
+  private subscribing: number | undefined;
 
   constructor(readonly options: MinerOptions) {
     super();
     this.hasher = options.hasher ?? new NodeScryptHasher();
+    this.host = options.host;
+    this.port = options.port;
+  }
+
+  /**
+   * The difficulty this miner actually hashes at: the pool's, except that a client with a difficulty floor
+   * reads anything below it in Bitcoin units (65,536× harder).
+   */
+  get miningDifficulty(): number {
+    const floor = this.options.habits?.difficultyFloor;
+    return floor !== undefined && this.difficulty < floor ? this.difficulty * 65536 : this.difficulty;
   }
 
   get accepted(): number {
@@ -87,8 +130,9 @@ export class TestMiner extends EventEmitter {
   }
 
   async connect(): Promise<void> {
+    if (this.options.habits?.tlsProbeFirst) await this.probeTls();
     await new Promise<void>((resolve, reject) => {
-      const socket = connect({ host: this.options.host, port: this.options.port });
+      const socket = connect({ host: this.host, port: this.port });
       socket.setNoDelay(true);
       socket.once('connect', () => {
         socket.off('error', reject);
@@ -102,15 +146,32 @@ export class TestMiner extends EventEmitter {
     });
   }
 
+  /** A TLS handshake attempt on its own connection (bfgminer's probe); resolves when the pool closes it. */
+  async probeTls(timeoutMs = 5000): Promise<void> {
+    this.tlsProbes++;
+    await new Promise<void>((resolve) => {
+      const socket = tlsConnect({ host: this.host, port: this.port, rejectUnauthorized: false });
+      const timer = setTimeout(() => socket.destroy(), timeoutMs);
+      socket.on('error', () => undefined);
+      socket.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
   /** connect + subscribe + authorize; returns the authorize answer. */
   async start(): Promise<RpcAnswer> {
     await this.connect();
+    const suggested = this.options.habits?.suggestTargetFirst;
+    if (suggested !== undefined) this.sendRaw(JSON.stringify({ id: null, method: 'mining.suggest_target', params: [suggested] }) + '\n');
     await this.subscribe();
     return this.authorize();
   }
 
   async subscribe(): Promise<RpcAnswer> {
-    const answer = await this.request('mining.subscribe', [this.options.userAgent ?? 'ltcpool-testminer/1']);
+    this.subscribing = this.nextId;
+    const answer = await this.request('mining.subscribe', [this.options.userAgent ?? 'ltcpool-testminer/1']).finally(() => (this.subscribing = undefined));
     if (Array.isArray(answer.result)) {
       this.extranonce1 = String(answer.result[1]);
       this.extranonce2Size = Number(answer.result[2]);
@@ -162,8 +223,8 @@ export class TestMiner extends EventEmitter {
     return leToBigInt(await this.hasher.hash(work.header));
   }
 
-  /** Searches nonces until a hash meets `difficulty` (default: the current one). */
-  async findShare(difficulty = this.difficulty, job?: NotifiedWork): Promise<{ jobId: string; extranonce2: string; ntime: string; nonce: string }> {
+  /** Searches nonces until a hash meets `difficulty` (default: the one this miner hashes at). */
+  async findShare(difficulty = this.miningDifficulty, job?: NotifiedWork): Promise<{ jobId: string; extranonce2: string; ntime: string; nonce: string }> {
     const work = job ?? (await this.waitForJob());
     const target = difficultyToTarget(difficulty);
     const extranonce2 = this.nextExtranonce2();
@@ -215,7 +276,7 @@ export class TestMiner extends EventEmitter {
       }
       const extranonce2 = this.nextExtranonce2();
       const ntime = hex8(job.curtime);
-      const target = difficultyToTarget(this.difficulty);
+      const target = difficultyToTarget(this.miningDifficulty);
       for (let base = 0; this.mining && this.job === job && base < 0x10000; base += concurrency) {
         const nonces = Array.from({ length: concurrency }, (_, i) => hex8(base + i));
         const results = await Promise.all(nonces.map((n) => this.hashFor(job, extranonce2, ntime, n)));
@@ -289,16 +350,31 @@ export class TestMiner extends EventEmitter {
         this.extranonce2Size = Number(params[1]);
       } else if (message.method === 'client.reconnect') {
         this.emit('reconnect-request', params);
+        if (this.options.habits?.obeyReconnect) {
+          const host = typeof params[0] === 'string' && params[0] !== '' ? params[0] : this.host;
+          const port = params[1] !== undefined && Number(params[1]) > 0 ? Number(params[1]) : this.port;
+          this.redirect = { host, port };
+        }
         this.socket?.destroy();
       }
       return;
     }
-    if (typeof message.id === 'number') {
-      const pending = this.pending.get(message.id);
-      if (pending) {
-        this.pending.delete(message.id);
-        clearTimeout(pending.timer);
-        pending.resolve({ id: message.id, result: message.result, error: message.error ?? null });
+    const pending = typeof message.id === 'number' ? this.pending.get(message.id) : undefined;
+    if (pending && typeof message.id === 'number') {
+      this.pending.delete(message.id);
+      clearTimeout(pending.timer);
+      pending.resolve({ id: message.id, result: message.result, error: message.error ?? null });
+      return;
+    }
+    this.strayAnswers.push(message);
+    this.emit('stray-answer', message);
+    // bfgminer takes an answer with id null for the subscribe answer it waits for, and gives up on the connection
+    if (message.id === null && this.options.habits?.suggestTargetFirst !== undefined && this.subscribing !== undefined) {
+      const subscribe = this.pending.get(this.subscribing);
+      if (subscribe) {
+        this.pending.delete(this.subscribing);
+        clearTimeout(subscribe.timer);
+        subscribe.reject(new Error('Failed to get nonce1'));
       }
     }
   }
@@ -312,7 +388,28 @@ export class TestMiner extends EventEmitter {
     this.job = undefined;
     this.extranonce1 = '';
     this.emit('close');
-    if (this.options.autoReconnect && !this.stopped && !this.reconnecting) void this.reconnectLoop();
+    const redirect = this.redirect;
+    this.redirect = undefined;
+    if (redirect && !this.stopped) void this.followRedirect(redirect);
+    else if (this.options.autoReconnect && !this.stopped && !this.reconnecting) void this.reconnectLoop();
+  }
+
+  /** Obeys client.reconnect at once (no back-off), as cgminer-lineage clients do. */
+  private async followRedirect(target: { host: string; port: number }): Promise<void> {
+    this.host = target.host;
+    this.port = target.port;
+    const record = { ...target, connected: false };
+    this.redirects.push(record);
+    try {
+      this.buffer = '';
+      await this.start();
+      record.connected = true;
+      this.emit('reconnected', target);
+    } catch (error) {
+      this.socket?.destroy();
+      this.emit('reconnect-failed', target, error);
+      if (this.options.autoReconnect && !this.stopped && !this.reconnecting) void this.reconnectLoop();
+    }
   }
 
   private async reconnectLoop(): Promise<void> {

@@ -49,10 +49,15 @@ export interface StratumRequest {
   params: unknown[];
 }
 
+/**
+ * `notification`: an object whose id is null or absent. Stratum notifications (bfgminer sends
+ * `mining.suggest_target` as one before subscribing) are never answered: a client takes any answer with
+ * `id: null` for the answer to whatever it is waiting for.
+ */
 export type ParsedMessage =
-  | { kind: 'request'; request: StratumRequest }
+  | { kind: 'request'; request: StratumRequest; notification: boolean }
   | { kind: 'response'; id: RequestId }
-  | { kind: 'invalid'; id: RequestId; reason: string };
+  | { kind: 'invalid'; id: RequestId; reason: string; notification: boolean };
 
 function idOf(value: unknown): RequestId {
   return typeof value === 'string' || typeof value === 'number' ? value : null;
@@ -64,20 +69,21 @@ export function parseMessage(line: string): ParsedMessage {
   try {
     value = JSON.parse(line);
   } catch {
-    return { kind: 'invalid', id: null, reason: 'malformed JSON' };
+    return { kind: 'invalid', id: null, reason: 'malformed JSON', notification: false };
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return { kind: 'invalid', id: null, reason: 'a JSON-RPC message must be an object' };
+    return { kind: 'invalid', id: null, reason: 'a JSON-RPC message must be an object', notification: false };
   }
   const message = value as Record<string, unknown>;
   const id = idOf(message.id);
+  const notification = message.id === null || message.id === undefined;
   if (message.method === undefined && ('result' in message || 'error' in message)) return { kind: 'response', id };
   if (typeof message.method !== 'string' || message.method.length === 0 || message.method.length > 64) {
-    return { kind: 'invalid', id, reason: 'method must be a short string' };
+    return { kind: 'invalid', id, reason: 'method must be a short string', notification };
   }
   const params = message.params === undefined || message.params === null ? [] : message.params;
-  if (!Array.isArray(params)) return { kind: 'invalid', id, reason: 'params must be an array' };
-  return { kind: 'request', request: { id, method: message.method, params } };
+  if (!Array.isArray(params)) return { kind: 'invalid', id, reason: 'params must be an array', notification };
+  return { kind: 'request', request: { id, method: message.method, params }, notification };
 }
 
 /** Stratum error triple: [code, message, traceback]. */

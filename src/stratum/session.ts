@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { NetworkName } from '../work/address.js';
 import { decodeAddress } from '../work/address.js';
+import { SCRYPT_DIFF1, targetToDifficulty } from '../work/difficulty.js';
 import { notifyParams, type Job } from '../work/job.js';
 import {
   ERROR_CODES,
@@ -83,6 +84,8 @@ export interface SessionHooks {
   onWorkerAdded(session: Session, address: string): void;
   onSubmitResult(session: Session, outcome: SubmitOutcome): void;
   onProtocolError(session: Session, reason: ProtocolErrorReason): void;
+  /** The first bytes were a TLS record on a plain port (a client probing for TLS): closed quietly, no score. */
+  onTlsProbe?(session: Session): void;
   onClose(session: Session): void;
 }
 
@@ -115,6 +118,8 @@ const CLOSE_AFTER_FLUSH = 8;
 const FLUSHING = 16;
 const FIXED_DIFFICULTY = 32;
 const EXTRANONCE_SUBSCRIBED = 64;
+/** Some bytes have arrived (the first chunk is checked for a TLS ClientHello). */
+const RECEIVED = 128;
 
 const kSession = Symbol('ltcpool.session');
 type SessionSocket = Socket & { [kSession]?: Session };
@@ -401,6 +406,16 @@ export class Session implements Submitter, VardiffState {
       this.milliTokens = refillMilliTokens(this.milliTokens, Math.max(0, now - this.activityMs), settings.messagesPerSecond, burstOf(settings));
     }
     this.activityMs = now;
+    if ((this.flags & RECEIVED) === 0) {
+      this.flags |= RECEIVED;
+      if (isTlsRecordStart(chunk)) {
+        // bfgminer (and cgminer's descendants) try TLS first on a stratum+tcp URL: an honest quirk, not garbage.
+        this.flags |= CLOSING;
+        this.env.hooks.onTlsProbe?.(this);
+        this.socket.destroy();
+        return;
+      }
+    }
     let lines: string[];
     const decoder = this.decoder ?? new LineDecoder(settings.maxLineBytes);
     try {
@@ -417,9 +432,8 @@ export class Session implements Submitter, VardiffState {
       try {
         this.onLine(line);
       } catch (error) {
-        // A handler bug must cost this connection at most, never the process.
+        // A handler bug must cost this connection at most, never the process (nothing to answer: the id is unknown here).
         this.env.logger.error({ err: error, session: this.id }, 'stratum message handling failed');
-        this.enqueue(encodeResponse(null, null, [ERROR_CODES.other, 'Internal error', null]));
       }
     }
   }
@@ -434,8 +448,9 @@ export class Session implements Submitter, VardiffState {
           this.close('message flood');
           return;
         }
-        const id = parseMessage(line);
-        this.enqueue(encodeResponse(id.kind === 'response' ? null : id.kind === 'request' ? id.request.id : id.id, null, [ERROR_CODES.other, 'Too many messages, slow down', null]));
+        const over = parseMessage(line);
+        if (over.kind === 'response' || over.notification) return; // never answer a notification
+        this.enqueue(encodeResponse(over.kind === 'request' ? over.request.id : over.id, null, [ERROR_CODES.other, 'Too many messages, slow down', null]));
         return;
       }
       this.milliTokens -= MILLI_TOKEN;
@@ -449,10 +464,23 @@ export class Session implements Submitter, VardiffState {
     if (message.kind === 'response') return;
     if (message.kind === 'invalid') {
       this.env.hooks.onProtocolError(this, 'malformed');
-      this.enqueue(encodeResponse(message.id, null, [ERROR_CODES.other, message.reason, null]));
+      if (!message.notification) this.enqueue(encodeResponse(message.id, null, [ERROR_CODES.other, message.reason, null]));
       return;
     }
-    this.enqueue(this.handle(message.request));
+    let reply: Reply;
+    try {
+      reply = this.handle(message.request);
+    } catch (error) {
+      // A handler bug must cost this connection at most, never the process.
+      this.env.logger.error({ err: error, session: this.id, method: message.request.method }, 'stratum message handling failed');
+      reply = encodeResponse(message.request.id, null, [ERROR_CODES.other, 'Internal error', null]);
+    }
+    if (message.notification) {
+      // Acted upon, never answered: a client reads an answer with id null as the answer it is waiting for.
+      if (typeof reply !== 'string') reply.catch(() => undefined);
+      return;
+    }
+    this.enqueue(reply);
   }
 
   private enqueue(reply: Reply): void {
@@ -500,7 +528,7 @@ export class Session implements Submitter, VardiffState {
       case 'mining.suggest_difficulty':
         return this.onSuggestDifficulty(id, params);
       case 'mining.suggest_target':
-        return encodeResponse(id, true);
+        return this.onSuggestTarget(id, params);
       case 'mining.multi_version':
         return encodeResponse(id, true);
       case 'mining.get_transactions':
@@ -596,12 +624,29 @@ export class Session implements Submitter, VardiffState {
     if (!Number.isFinite(suggested) || suggested <= 0) {
       return encodeResponse(id, false, [ERROR_CODES.other, 'difficulty must be a positive number', null]);
     }
-    if ((this.flags & FIXED_DIFFICULTY) === 0) {
-      const next = roundDifficulty(clampDifficulty(this.env.settings.vardiff, suggested));
-      if (this.authorized) this.setDifficulty(next);
-      else this.difficulty = next;
-    }
+    this.applySuggestedDifficulty(suggested);
     return encodeResponse(id, true);
+  }
+
+  /**
+   * `mining.suggest_target` (bfgminer sends it, as a notification, before subscribing): a 256-bit target in
+   * hex. A target is absolute, so it becomes the share difficulty whose target it is: 0xffff·2^224 / target
+   * (the Scrypt diff1 the pool's difficulties use), then treated like `mining.suggest_difficulty`.
+   */
+  private onSuggestTarget(id: RequestId, params: unknown[]): string {
+    const difficulty = typeof params[0] === 'string' ? suggestedTargetDifficulty(params[0]) : undefined;
+    if (difficulty === undefined) {
+      return encodeResponse(id, false, [ERROR_CODES.other, 'target must be up to 64 hex digits, above zero', null]);
+    }
+    this.applySuggestedDifficulty(difficulty);
+    return encodeResponse(id, true);
+  }
+
+  private applySuggestedDifficulty(suggested: number): void {
+    if ((this.flags & FIXED_DIFFICULTY) !== 0) return;
+    const next = roundDifficulty(clampDifficulty(this.env.settings.vardiff, suggested));
+    if (this.authorized) this.setDifficulty(next);
+    else this.difficulty = next;
   }
 
   private async onSubmit(id: RequestId, params: unknown[]): Promise<string> {
@@ -664,6 +709,20 @@ export class Session implements Submitter, VardiffState {
 /** Settings' burst size for the message rate limit. */
 function burstOf(settings: SessionSettings): number {
   return settings.messagesBurst ?? Math.max(20, (settings.messagesPerSecond ?? 0) * 2);
+}
+
+/** A TLS record header (handshake 0x16, version 3.x) where Stratum's JSON should start. */
+export function isTlsRecordStart(chunk: Buffer): boolean {
+  return chunk.length > 0 && chunk[0] === 0x16 && (chunk.length < 2 || chunk[1] === 0x03);
+}
+
+/** The share difficulty of a suggested target (hex, optional 0x), or undefined when it is not one. */
+export function suggestedTargetDifficulty(hex: string): number | undefined {
+  const digits = hex.startsWith('0x') || hex.startsWith('0X') ? hex.slice(2) : hex;
+  if (!/^[0-9a-fA-F]{1,64}$/.test(digits)) return undefined;
+  const target = BigInt(`0x${digits}`);
+  if (target === 0n) return undefined;
+  return targetToDifficulty(target, SCRYPT_DIFF1);
 }
 
 /** `d=0.5` (alone or among comma-separated options) asks for a fixed difficulty. */

@@ -1,0 +1,96 @@
+/**
+ * The habits of the clients operators actually run (bfgminer, cgminer and the ASIC firmware descended from
+ * it), reproduced by the test miner's habit modes against the real Stratum server (fixture template, no node).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { TestMiner, type MinerHabits } from '../../src/miner/miner.js';
+import { difficultyToTarget } from '../../src/work/difficulty.js';
+import { FIXTURE_ADDRESS, startFixturePool, type FixturePool } from '../load/fixture-pool.js';
+import { RawClient } from './hardening-client.js';
+
+const USER = `${FIXTURE_ADDRESS}.rig`;
+let pools: FixturePool[] = [];
+let clients: Array<RawClient | TestMiner> = [];
+
+async function pool(overrides: Record<string, unknown> = {}): Promise<FixturePool> {
+  const p = await startFixturePool(overrides);
+  pools.push(p);
+  return p;
+}
+
+function miner(port: number, habits: MinerHabits, extra: Partial<ConstructorParameters<typeof TestMiner>[0]> = {}): TestMiner {
+  const m = new TestMiner({ host: '127.0.0.1', port, username: USER, requestTimeoutMs: 3000, habits, ...extra });
+  clients.push(m);
+  return m;
+}
+
+async function raw(port: number, source = '127.0.0.1'): Promise<RawClient> {
+  const c = await RawClient.connect(port, source);
+  clients.push(c);
+  return c;
+}
+
+function hex64(value: bigint): string {
+  return value.toString(16).padStart(64, '0');
+}
+
+afterEach(async () => {
+  for (const c of clients) (c instanceof TestMiner ? void c.close() : c.destroy());
+  clients = [];
+  await Promise.all(pools.map((p) => p.stop()));
+  pools = [];
+});
+
+describe('TLS ClientHello on a plain port (bfgminer on stratum+tcp)', () => {
+  it('100 probes from one IP: each closed quietly, no ban score; the IP mines on', async () => {
+    const p = await pool({ stratum: { bans: { threshold: 10 } } });
+    const prober = miner(p.port, { tlsProbeFirst: true });
+    for (let i = 0; i < 99; i++) await prober.probeTls();
+    expect((await prober.start()).result).toBe(true); // the 100th probe, then the plain connection
+    expect(prober.tlsProbes).toBe(100);
+    expect(p.server.bans.score('127.0.0.1')).toBe(0);
+    expect(p.server.bans.isBanned('127.0.0.1')).toBe(false);
+    const share = await prober.findShare();
+    expect((await prober.submit(share)).result).toBe(true);
+    // an unrelated miner on the same address is served
+    const neighbour = await raw(p.port);
+    expect((await neighbour.request('client.get_version')).result).toBe('ltcpool/0.1.0');
+  });
+});
+
+describe('notifications (id: null) are never answered', () => {
+  it('a raw client sending every kind of notification gets no answer to any', async () => {
+    const p = await pool();
+    const c = await raw(p.port, '127.0.0.2');
+    const notifications = [
+      { id: null, method: 'mining.suggest_target', params: [hex64(difficultyToTarget(2))] },
+      { id: null, method: 'mining.suggest_difficulty', params: [2] },
+      { id: null, method: 'mining.suggest_difficulty', params: ['nonsense'] },
+      { id: null, method: 'client.get_version', params: [] },
+      { id: null, method: 'mining.no_such_method', params: [] },
+      { id: null, method: 'mining.submit', params: [USER, 'nosuchjob', '00000000', '00000000', '00000000'] },
+      { id: null, method: 'mining.submit', params: {} },
+      { method: 'client.get_version' },
+    ];
+    c.write(notifications.map((n) => JSON.stringify(n) + '\n').join(''));
+    await c.subscribeAndAuthorize(USER);
+    await c.request('client.get_version');
+    await new Promise((r) => setTimeout(r, 100));
+    const answers = c.lines.filter((l) => l.method === undefined);
+    expect(answers.map((l) => l.id)).toEqual([1, 2, 3]);
+    // the suggest_target notification was acted upon: difficulty 2 before the first job
+    expect(c.lines.find((l) => l.method === 'mining.set_difficulty')?.params).toEqual([2]);
+  });
+
+  it('bfgminer habit: suggest_target before subscribe gets no answer, subscribes on the first try, and sets the difficulty', async () => {
+    const p = await pool();
+    const target = hex64(difficultyToTarget(0.001));
+    const m = miner(p.port, { suggestTargetFirst: target });
+    expect((await m.start()).result).toBe(true);
+    await m.waitForJob();
+    expect(m.strayAnswers).toEqual([]);
+    expect(m.difficulty).toBe(0.001);
+    const share = await m.findShare();
+    expect((await m.submit(share)).result).toBe(true);
+  });
+});

@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { parseMessage } from '../../src/stratum/codec.js';
+import { isTlsRecordStart, suggestedTargetDifficulty } from '../../src/stratum/session.js';
+import { BITCOIN_DIFF1, difficultyToTarget } from '../../src/work/difficulty.js';
+
+describe('notifications', () => {
+  it.each([
+    ['{"id":null,"method":"mining.suggest_target","params":["00"]}', 'request', true],
+    ['{"method":"client.get_version"}', 'request', true],
+    ['{"id":0,"method":"client.get_version"}', 'request', false],
+    ['{"id":null,"method":"mining.submit","params":{}}', 'invalid', true],
+    ['not json', 'invalid', false],
+  ])('%s → %s, notification %s', (line, kind, notification) => {
+    const parsed = parseMessage(line);
+    expect(parsed.kind).toBe(kind);
+    expect((parsed as { notification: boolean }).notification).toBe(notification);
+  });
+});
+
+describe('mining.suggest_target', () => {
+  it('a target becomes the share difficulty whose target it is (Scrypt diff1)', () => {
+    for (const difficulty of [16, 0.001, 2_400_000]) {
+      const target = difficultyToTarget(difficulty).toString(16).padStart(64, '0');
+      expect(suggestedTargetDifficulty(target)).toBeCloseTo(difficulty, 6);
+      expect(suggestedTargetDifficulty(`0x${target}`)).toBeCloseTo(difficulty, 6);
+    }
+    // Bitcoin's diff1 target (0x00000000ffff0000...) is 65,536 in the Scrypt share units the pool uses
+    expect(suggestedTargetDifficulty(BITCOIN_DIFF1.toString(16).padStart(64, '0'))).toBe(65536);
+  });
+
+  it.each(['', '0', '00', 'xyz', 'f'.repeat(65), '0x'])('refuses %j', (text) => {
+    expect(suggestedTargetDifficulty(text)).toBeUndefined();
+  });
+});
+
+describe('TLS record on a plain port', () => {
+  it('a ClientHello record header is recognised; JSON and whitespace are not', () => {
+    expect(isTlsRecordStart(Buffer.from('160301', 'hex'))).toBe(true);
+    expect(isTlsRecordStart(Buffer.from('16', 'hex'))).toBe(true);
+    expect(isTlsRecordStart(Buffer.from('{"id":1}'))).toBe(false);
+    expect(isTlsRecordStart(Buffer.from(' {"id":1}'))).toBe(false);
+    expect(isTlsRecordStart(Buffer.from('1604', 'hex'))).toBe(false);
+  });
+});
