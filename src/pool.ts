@@ -16,6 +16,7 @@ import { BlocksRepo } from './store/blocks.js';
 import { createPool } from './store/db.js';
 import { checkSchema } from './store/migrations.js';
 import { startSharePartitionMaintenance } from './store/partitions.js';
+import { HistoryWriter } from './store/history.js';
 import { ShareWriter } from './store/share-writer.js';
 import { networkDifficultyFromBits } from './work/difficulty.js';
 import { createHasher } from './work/scrypt.js';
@@ -37,6 +38,7 @@ export interface RunningPool {
   blocks: FoundBlockHandler;
   templates: TemplateSource;
   db: pg.Pool | undefined;
+  history: HistoryWriter | undefined;
   stop(): Promise<void>;
 }
 
@@ -63,6 +65,7 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
   let writer: ShareWriter | undefined;
   let blocksRepo: BlocksRepo | undefined;
   let partitions: { stop(): void } | undefined;
+  let history: HistoryWriter | undefined;
   if (config.database.url) {
     db = createPool({ url: config.database.url, max: config.database.poolSize, logger, applicationName: `ltcpool-${config.instanceId}` });
     await checkSchema(db);
@@ -81,6 +84,11 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
     await writer.start();
     partitions = startSharePartitionMaintenance(db, { daysAhead: 7, retentionDays: config.database.shareRetentionDays, logger: logger.child({ module: 'partitions' }) });
     blocksRepo = new BlocksRepo(db, { spool: writer.spoolFile, logger });
+    if (config.history.enabled) {
+      const { intervalSeconds, ...historyOptions } = config.history;
+      history = new HistoryWriter({ pool: db, intervalMs: intervalSeconds * 1000, ...historyOptions, logger: logger.child({ module: 'history' }) });
+      history.start();
+    }
   } else {
     logger.warn('no database configured: accepted shares are NOT recorded (regtest only)');
   }
@@ -179,6 +187,7 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
       await server.close({ reconnect: true });
       await blocks.drain();
       await writer?.close();
+      await history?.stop();
       partitions?.stop();
       await http?.close();
       await db?.end();
@@ -186,5 +195,5 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
       logger.info('stopped');
     })());
 
-  return { stratumPorts: server.boundPorts, httpUrl: http?.url, server, jobs, shares, blocks, templates, db, stop };
+  return { stratumPorts: server.boundPorts, httpUrl: http?.url, server, jobs, shares, blocks, templates, db, history, stop };
 }

@@ -161,6 +161,22 @@ export const configSchema = z.strictObject({
       reconcileGraceSeconds: z.number().int().min(0).default(600),
     })
     .prefault({}),
+  /** Hashrate history for the dashboard and /api/.../history (src/store/history.ts); needs database.url. */
+  history: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** How often the buckets are rewritten from the shares table. */
+      intervalSeconds: z.number().int().min(5).max(600).default(60),
+      /** Ten-minute buckets this far back are recomputed on every pass (shares committed late are counted). */
+      recomputeMinutes: z.number().int().min(10).max(1440).default(30),
+      /** Ten-minute buckets older than this are summed into hour buckets. */
+      rollupAfterHours: z.number().int().min(2).max(24 * 31).default(24),
+      /** History older than this is deleted. */
+      retentionDays: z.number().int().min(1).default(90),
+      /** A found block's effort is computed once the block is this old (its shares have committed). */
+      effortSettleSeconds: z.number().int().min(0).default(30),
+    })
+    .prefault({}),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
 });
 

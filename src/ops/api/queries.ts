@@ -23,16 +23,20 @@ export interface BlockRow {
   submitResult: string | null;
   foundAt: Date;
   updatedAt: Date;
+  /** Share difficulty since the previous found block over the expected (1 = 100 %); null until computed (005_miners_side). */
+  effort: number | null;
 }
 
 export async function recentBlocks(db: SqlQueryable, limit: number, status?: BlockStatusDb): Promise<BlockRow[]> {
   const { rows } = await db.query(
-    `SELECT height, hash, status, finder, worker, reward_litoshis::text AS "rewardLitoshis",
-            share_difficulty AS "shareDifficulty", network_difficulty AS "networkDifficulty",
-            confirmations, submit_result AS "submitResult", created_at AS "foundAt", updated_at AS "updatedAt"
-       FROM blocks
-      WHERE ($2::text IS NULL OR status = $2::text)
-      ORDER BY height DESC, id DESC
+    `SELECT b.height, b.hash, b.status, b.finder, b.worker, b.reward_litoshis::text AS "rewardLitoshis",
+            b.share_difficulty AS "shareDifficulty", b.network_difficulty AS "networkDifficulty",
+            b.confirmations, b.submit_result AS "submitResult", b.created_at AS "foundAt", b.updated_at AS "updatedAt",
+            e.effort
+       FROM blocks b
+       LEFT JOIN block_effort e ON e.block_id = b.id
+      WHERE ($2::text IS NULL OR b.status = $2::text)
+      ORDER BY b.height DESC, b.id DESC
       LIMIT $1`,
     [limit, status ?? null],
   );

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { decodeAddress } from '../../work/address.js';
 import { HttpError } from './errors.js';
 import { networkHashrate } from './hashrate.js';
+import { HISTORY_RANGES, type HistoryRange, minerHistory, poolHistory } from './history.js';
 import { BLOCK_STATUSES_DB, type BlockStatusDb, blockCountsByStatus, findMiner, hasShares, minerBalance, recentBlocks, recentPayments, workerStats } from './queries.js';
 import type { ApiDeps } from './types.js';
 
@@ -11,6 +12,8 @@ const PAYMENTS_ON_MINER_PAGE = 20;
 const limitSchema = { type: 'integer', minimum: 1, maximum: 500, default: 50 } as const;
 // Cheap shape check before the real decode: base58 / bech32 characters only, bounded length.
 const addressSchema = { type: 'string', minLength: 1, maxLength: 130, pattern: '^[A-Za-z0-9]+$' } as const;
+const rangeSchema = { type: 'string', enum: Object.keys(HISTORY_RANGES), default: '24h' } as const;
+const addressParams = { type: 'object', properties: { address: addressSchema }, required: ['address'] } as const;
 
 /** The read-only JSON API, meant to be registered with { prefix: '/api' }. */
 export function apiRoutes(deps: ApiDeps): FastifyPluginAsync {
@@ -33,16 +36,41 @@ export function apiRoutes(deps: ApiDeps): FastifyPluginAsync {
       };
     });
 
-    app.get<{ Params: { address: string } }>(
-      '/miners/:address',
-      { schema: { params: { type: 'object', properties: { address: addressSchema }, required: ['address'] } } },
+    app.get<{ Querystring: { range: HistoryRange } }>(
+      '/pool/history',
+      { schema: { querystring: { type: 'object', properties: { range: rangeSchema }, additionalProperties: false } } },
+      async (request) => poolHistory(deps.db, request.query.range),
+    );
+
+    const checkAddress = (address: string): void => {
+      try {
+        validateAddress(address);
+      } catch (error) {
+        throw new HttpError(400, error instanceof Error ? error.message : `invalid address ${address}`);
+      }
+    };
+
+    app.get<{ Params: { address: string }; Querystring: { range: HistoryRange; worker?: string } }>(
+      '/miners/:address/history',
+      {
+        schema: {
+          params: addressParams,
+          querystring: { type: 'object', properties: { range: rangeSchema, worker: { type: 'string', maxLength: 200 } }, additionalProperties: false },
+        },
+      },
       async (request) => {
         const { address } = request.params;
-        try {
-          validateAddress(address);
-        } catch (error) {
-          throw new HttpError(400, error instanceof Error ? error.message : `invalid address ${address}`);
-        }
+        checkAddress(address);
+        return minerHistory(deps.db, address, request.query.range, { worker: request.query.worker });
+      },
+    );
+
+    app.get<{ Params: { address: string } }>(
+      '/miners/:address',
+      { schema: { params: addressParams } },
+      async (request) => {
+        const { address } = request.params;
+        checkAddress(address);
         const miner = await findMiner(deps.db, address);
         if (!miner && !(await hasShares(deps.db, address))) throw new HttpError(404, `unknown miner ${address}`);
         const [workers, balance, payments] = await Promise.all([
