@@ -26,6 +26,10 @@ function share(time: number, over: Partial<AcceptedShare> = {}): AcceptedShare {
   };
 }
 
+async function json(url: string): Promise<any> {
+  return (await fetch(url)).json();
+}
+
 interface Agg { shares: number; difficulty: number }
 const close = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b));
 
@@ -171,11 +175,11 @@ describe('hashrate history against PostgreSQL', () => {
       api: { db: pool, network: 'regtest', stats: { poolSummary: () => ({ hashrate: 0, miners: 0, workers: 0, connections: 0, network: null, feePercent: 1, scheme: 'PPLNS' }) } },
     });
     try {
-      const blocks = await (await fetch(`${server.url}/api/blocks`)).json();
+      const blocks = await json(`${server.url}/api/blocks`);
       expect(blocks.blocks.map((b: { hash: string; effort: number | null }) => [b.hash, b.effort])).toEqual(
         expect.arrayContaining([['aa', 1], ['bb', 2], ['cc', null]]));
 
-      const poolSeries = await (await fetch(`${server.url}/api/pool/history?range=24h`)).json();
+      const poolSeries = await json(`${server.url}/api/pool/history?range=24h`);
       expect(poolSeries.bucketSeconds).toBe(600);
       expect(poolSeries.points).toHaveLength(145);
       expect(poolSeries.points.reduce((s: number, p: { shares: number }) => s + p.shares, 0)).toBe(17);
@@ -183,16 +187,16 @@ describe('hashrate history against PostgreSQL', () => {
       expect(full.hashrate).toBeCloseTo((10 * HASHES_PER_SHARE_DIFF1) / 600, 6);
       expect(full.miners).toBe(1);
 
-      const minerSeries = await (await fetch(`${server.url}/api/miners/${MINER}/history?range=1h`)).json();
+      const minerSeries = await json(`${server.url}/api/miners/${MINER}/history?range=1h`);
       expect(minerSeries.points).toHaveLength(7);
       expect(minerSeries.points.reduce((s: number, p: { shares: number }) => s + p.shares, 0)).toBe(17);
       expect(minerSeries.workers.map((w: { name: string }) => w.name)).toEqual(['a', 'b']);
       const b = minerSeries.workers.find((w: { name: string }) => w.name === 'b');
       expect(b.points.reduce((s: number, p: { shares: number }) => s + p.shares, 0)).toBe(4);
-      const onlyA = await (await fetch(`${server.url}/api/miners/${MINER}/history?range=1h&worker=a`)).json();
+      const onlyA = await json(`${server.url}/api/miners/${MINER}/history?range=1h&worker=a`);
       expect(onlyA.workers.map((w: { name: string }) => w.name)).toEqual(['a']);
 
-      const week = await (await fetch(`${server.url}/api/pool/history?range=7d`)).json();
+      const week = await json(`${server.url}/api/pool/history?range=7d`);
       expect(week.bucketSeconds).toBe(3600);
       expect(week.points).toHaveLength(169);
       expect(week.points.reduce((s: number, p: { shares: number }) => s + p.shares, 0)).toBe(17);
