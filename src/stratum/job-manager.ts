@@ -21,6 +21,26 @@ interface TrackedJob {
   staleAt?: number;
 }
 
+/** What makes two templates the same work: everything but curtime, mintime and longpollid. */
+const identities = new WeakMap<BlockTemplate, string>();
+export function templateIdentity(template: BlockTemplate): string {
+  let identity = identities.get(template);
+  if (identity === undefined) {
+    identity = [
+      template.previousblockhash,
+      template.height,
+      template.version,
+      template.bits,
+      template.coinbasevalue,
+      template.default_witness_commitment ?? '',
+      template.mweb ?? '',
+      template.transactions.map((tx) => tx.hash ?? tx.txid).join(','),
+    ].join('|');
+    identities.set(template, identity);
+  }
+  return identity;
+}
+
 /**
  * Turns templates into jobs and remembers the recent ones, so a share is judged against the work it
  * was made for. Emits 'job' (job, cleanJobs) for every job to broadcast.
@@ -41,9 +61,15 @@ export class JobManager extends EventEmitter {
     return this.currentJob;
   }
 
-  /** A template from litecoind: a new job, clean when the previous block changed. */
+  /**
+   * A template from litecoind: a new job, clean when the previous block changed. A template with the same
+   * content as the current job's (only curtime or longpollid differ: the refresh after a found block racing the
+   * long poll, a periodic refresh of an unchanged mempool) is no new work: it returns the current job and
+   * nothing is broadcast, so miners restart their work once per template. (Fresh ntime comes from rebroadcast.)
+   */
   onTemplate(template: BlockTemplate): Job {
     const now = this.now();
+    if (this.currentJob && templateIdentity(this.currentJob.template) === templateIdentity(template)) return this.currentJob;
     const newBlock = !this.currentJob || this.currentJob.template.previousblockhash !== template.previousblockhash;
     if (newBlock) {
       for (const tracked of this.jobs.values()) tracked.staleAt ??= now + this.options.staleGraceMs;

@@ -25,14 +25,26 @@ const block433 = gbtEmpty as unknown as BlockTemplate;
 const block434 = gbtWithTxs as unknown as BlockTemplate;
 
 describe('job manager', () => {
-  it('a new previous block gives a clean job; the same block a non-clean one', () => {
+  it('a new previous block gives a clean job; new content on the same block a non-clean one', () => {
     const now = { t: 1_000_000 };
     const { jobs, sent } = manager(now);
     jobs.onTemplate(block433);
-    jobs.onTemplate({ ...block433, curtime: block433.curtime + 5 });
+    jobs.onTemplate({ ...block433, coinbasevalue: block433.coinbasevalue + 1000, curtime: block433.curtime + 5 });
     jobs.onTemplate(block434);
     expect(sent.map(([, clean]) => clean)).toEqual([true, false, true]);
     expect(new Set(sent.map(([job]) => job.id)).size).toBe(3);
+  });
+
+  it('the same template again (only curtime and longpollid differ) is no new job: one notify per template', () => {
+    const now = { t: 1_000_000 };
+    const { jobs, sent } = manager(now);
+    const first = jobs.onTemplate(block434);
+    const again = jobs.onTemplate({ ...block434, curtime: block434.curtime + 1, longpollid: 'other' });
+    expect(again).toBe(first);
+    expect(sent).toHaveLength(1);
+    // a transaction more or less is new work
+    jobs.onTemplate({ ...block434, transactions: block434.transactions.slice(1) });
+    expect(sent).toHaveLength(2);
   });
 
   it('jobs of the previous block count during the grace, then are stale; unknown ids are not found', () => {
@@ -51,7 +63,7 @@ describe('job manager', () => {
     const now = { t: 0 };
     const { jobs } = manager(now);
     const first = jobs.onTemplate(block433);
-    for (let i = 1; i <= 4; i++) jobs.onTemplate({ ...block433, curtime: block433.curtime + i });
+    for (let i = 1; i <= 4; i++) jobs.onTemplate({ ...block433, coinbasevalue: block433.coinbasevalue + i });
     expect(jobs.lookup(first.id)).toBeUndefined();
   });
 
