@@ -19,7 +19,7 @@ import { startSharePartitionMaintenance } from './store/partitions.js';
 import { HistoryWriter } from './store/history.js';
 import { ShareWriter } from './store/share-writer.js';
 import { networkDifficultyFromBits } from './work/difficulty.js';
-import { createHasher } from './work/scrypt.js';
+import { createScryptHasher } from './hash/hasher.js';
 
 /** Without a database (regtest only): shares are logged, not kept. */
 class LogOnlyShareSink implements ShareSink {
@@ -111,8 +111,12 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
     logger: logger.child({ module: 'blocks' }),
   });
 
+  const hasher = await createScryptHasher(config.stratum.hasher, {
+    threads: config.stratum.hasherThreads,
+    logger: logger.child({ module: 'scrypt' }),
+  });
   const { jobs, shares, server } = createStratumStack(config, {
-    hasher: createHasher(config.stratum.hasher),
+    hasher,
     sink: writer ?? new LogOnlyShareSink(logger),
     blocks,
     metrics,
@@ -185,6 +189,7 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
       jobs.stopRebroadcastTimer();
       templates.stop();
       await server.close({ reconnect: true });
+      await hasher.close?.();
       await blocks.drain();
       await writer?.close();
       await history?.stop();

@@ -110,7 +110,10 @@ export const configSchema = z.strictObject({
       limits: limitsSchema.prefault({}),
       bans: bansSchema.prefault({}),
       shutdown: shutdownSchema.prefault({}),
-      hasher: z.enum(['node', 'scrypt-js']).default('node'),
+      /** simd: the WebAssembly SIMD kernel on worker threads (OpenSSL when the engine lacks SIMD or the self-check fails). */
+      hasher: z.enum(['simd', 'node', 'scrypt-js']).default('simd'),
+      /** Worker threads of the simd hasher; default one per core. */
+      hasherThreads: z.number().int().min(1).max(256).optional(),
       /**
        * Scrypt hashes handed to the thread pool at once; more wait in the pool's own queue, where a job
        * broadcast can hold them back. Default 32 per core.

@@ -10,6 +10,8 @@ export const SCRYPT_PARAMS = { N: 1024, r: 1, p: 1, dkLen: 32 } as const;
 export interface ScryptHasher {
   readonly name: string;
   hash(header: Buffer): Promise<Buffer>;
+  /** Stops what the hasher started (worker threads); hash() must not be called afterwards. */
+  close?(): Promise<void>;
 }
 
 /** OpenSSL's scrypt on libuv's thread pool: the event loop never waits on a hash. */

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import golden from '../fixtures/regtest/stratum-golden.json' with { type: 'json' };
 import { reversed, sha256d } from '../../src/work/bytes.js';
 import { difficultyToTarget } from '../../src/work/difficulty.js';
@@ -6,6 +6,11 @@ import { blockHash } from '../../src/work/header.js';
 import { parseNotify } from '../../src/work/job.js';
 import { buildShareWork, checkShareFields, judgeHash } from '../../src/work/share.js';
 import { NodeScryptHasher, ScryptJsHasher } from '../../src/work/scrypt.js';
+import { SimdScryptPool } from '../../src/hash/simd-pool.js';
+
+// The third hasher: the WebAssembly SIMD kernel on two worker threads.
+const simd = await new SimdScryptPool({ threads: 2 }).start();
+afterAll(() => simd.close());
 
 const work = parseNotify(golden.job.notify_params);
 const job = { ...work, mintime: work.curtime - 600 };
@@ -18,7 +23,7 @@ const rows = [
 ];
 
 describe('golden submits captured from cpuminer validate as the same share', () => {
-  for (const hasher of [new NodeScryptHasher(), new ScryptJsHasher()]) {
+  for (const hasher of [new NodeScryptHasher(), new ScryptJsHasher(), simd]) {
     it.each(rows)(`${hasher.name}: $kind nonce $submit_params.4`, async (row) => {
       const [, jobId, extranonce2, ntime, nonce] = row.submit_params;
       expect(jobId).toBe(job.id);

@@ -1,13 +1,17 @@
 import { scryptSync as opensslScrypt } from 'node:crypto';
 import scryptJs from 'scrypt-js';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import headers from '../fixtures/mainnet/headers.json' with { type: 'json' };
 import vectors from '../fixtures/mainnet/scrypt-vectors.json' with { type: 'json' };
 import { reversed, sha256d } from '../../src/work/bytes.js';
 import { blockHash } from '../../src/work/header.js';
 import { NodeScryptHasher, ScryptJsHasher, type ScryptHasher } from '../../src/work/scrypt.js';
 
-const hashers: ScryptHasher[] = [new NodeScryptHasher(), new ScryptJsHasher()];
+import { SimdScryptPool } from '../../src/hash/simd-pool.js';
+
+const simd = await new SimdScryptPool({ threads: 2 }).start();
+afterAll(() => simd.close());
+const hashers: ScryptHasher[] = [new NodeScryptHasher(), new ScryptJsHasher(), simd];
 const rfc = vectors.filter((v) => v.kind === 'rfc7914-scrypt' && (v.N ?? 0) <= 16384);
 const pow = vectors.filter((v) => v.kind === 'litecoin-scrypt-pow');
 
@@ -44,7 +48,7 @@ describe('mainnet headers', () => {
     });
   }
 
-  it('the two hashers agree on many random headers', async () => {
+  it('the three hashers agree on many headers', async () => {
     for (let i = 0; i < 50; i++) {
       const header = Buffer.alloc(80);
       for (let j = 0; j < 80; j++) header[j] = (i * 131 + j * 17 + ((i * j) >> 3)) & 0xff;

@@ -1,0 +1,109 @@
+import { scryptSync } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import headers from '../fixtures/mainnet/headers.json' with { type: 'json' };
+import { createScryptHasher } from '../../src/hash/hasher.js';
+import { SELF_CHECK_VECTORS } from '../../src/hash/self-check.js';
+import { SelfCheckError, SimdScryptPool } from '../../src/hash/simd-pool.js';
+import { NodeScryptHasher } from '../../src/work/scrypt.js';
+import vectors from '../fixtures/mainnet/scrypt-vectors.json' with { type: 'json' };
+
+const openssl = (h: Buffer): Buffer => scryptSync(h, h, 32, { N: 1024, r: 1, p: 1 });
+const numbered = (n: number, salt = 0): Buffer[] =>
+  Array.from({ length: n }, (_, i) => {
+    const h = Buffer.alloc(80, (i + salt) & 0xff);
+    h.writeUInt32LE(i, 0);
+    h.writeUInt32LE(salt, 76);
+    return h;
+  });
+
+function captureLog() {
+  const lines: Array<{ level: string; msg: string; obj?: unknown }> = [];
+  const log = (level: string) => (a: unknown, b?: string) =>
+    lines.push(typeof a === 'string' ? { level, msg: a } : { level, msg: b ?? '', obj: a });
+  return { lines, logger: { info: log('info'), error: log('error') } };
+}
+
+describe('SIMD Scrypt worker pool', () => {
+  it('the self-check vectors are the fixtures\' litecoin proof-of-work vectors', () => {
+    const pow = vectors.filter((v) => v.kind === 'litecoin-scrypt-pow').map((v) => [v.inputHeaderHex, v.scryptOutputRawHex]);
+    expect(SELF_CHECK_VECTORS).toEqual(pow);
+  });
+
+  it('hashes many concurrent shares in a few batches, each result to its own caller', async () => {
+    const pool = await new SimdScryptPool({ threads: 2 }).start();
+    try {
+      expect(pool.lanes).toBe(4);
+      const hs = numbered(300, 7);
+      const out = await Promise.all(hs.map((h) => pool.hash(h)));
+      for (const i of [0, 1, 2, 3, 4, 5, 127, 128, 299]) expect(out[i].toString('hex'), `share ${i}`).toBe(openssl(hs[i]).toString('hex'));
+      expect(new Set(out.map((o) => o.toString('hex'))).size).toBe(300);
+      // All 300 arrived in one turn of the event loop: 2 workers x 2 pipelined batches.
+      expect(pool.counters.headers).toBe(300);
+      expect(pool.counters.batches).toBeLessThanOrEqual(4);
+      // The mainnet headers one at a time (a batch of 1 each): same answers.
+      for (const h of headers) expect((await pool.hash(Buffer.from(h.headerHex, 'hex'))).toString('hex')).toBe(h.scryptHashRawHex);
+      expect(pool.stats()).toEqual({ queued: 0, inWorkers: 0, workers: 2 });
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('rejects a header that is not 80 bytes, and hashing after close', async () => {
+    const pool = await new SimdScryptPool({ threads: 1 }).start();
+    await expect(pool.hash(Buffer.alloc(81))).rejects.toThrow(/80/);
+    await pool.close();
+    await expect(pool.hash(Buffer.alloc(80))).rejects.toThrow(/closed/);
+  });
+
+  it('a worker that dies has its shares hashed again by the others and is replaced', async () => {
+    const errors: Array<{ err: Error; left: number }> = [];
+    const pool = await new SimdScryptPool({ threads: 2, onWorkerError: (err, left) => errors.push({ err, left }) }).start();
+    try {
+      const hs = numbered(200, 11);
+      const pending = Promise.all(hs.map((h) => pool.hash(h)));
+      await new Promise((r) => setImmediate(r)); // the batches are now in the workers
+      expect(pool.stats().inWorkers).toBe(200);
+      await (pool as unknown as { slots: Array<{ worker: { terminate(): Promise<number> } }> }).slots[0].worker.terminate();
+      const out = await pending;
+      for (const i of [0, 50, 99, 100, 150, 199]) expect(out[i].toString('hex')).toBe(openssl(hs[i]).toString('hex'));
+      expect(errors.length).toBe(1);
+      await expect.poll(() => pool.stats().workers).toBe(2);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('start() fails when the kernel gives a wrong answer on a known vector', async () => {
+    const wrong = SELF_CHECK_VECTORS.map(([h, want], i) => [h, i === 2 ? want.replace(/^../, 'ff') : want] as const);
+    await expect(new SimdScryptPool({ threads: 1, vectors: wrong }).start()).rejects.toThrow(SelfCheckError);
+  });
+});
+
+describe('createScryptHasher', () => {
+  it('simd: the kernel pool when its self-check passes', async () => {
+    const { lines, logger } = captureLog();
+    const hasher = await createScryptHasher('simd', { threads: 1, logger });
+    try {
+      expect(hasher.name).toBe('simd');
+      expect(lines.map((l) => l.msg)).toEqual(['scrypt: WebAssembly SIMD kernel, self-check passed']);
+    } finally {
+      await hasher.close?.();
+    }
+  });
+
+  it('simd: falls back to OpenSSL, loudly, when the self-check fails', async () => {
+    const { lines, logger } = captureLog();
+    const wrong = SELF_CHECK_VECTORS.map(([h, want]) => [h, want.split('').reverse().join('')] as const);
+    const hasher = await createScryptHasher('simd', { threads: 2, logger, vectors: wrong });
+    expect(hasher).toBeInstanceOf(NodeScryptHasher);
+    expect(lines).toHaveLength(1);
+    expect(lines[0].level).toBe('error');
+    expect(lines[0].msg).toMatch(/FALLING BACK to node \(OpenSSL\)/);
+    expect(String((lines[0].obj as { err: Error }).err.message)).toMatch(/self-check failed: 6 known vector/);
+  });
+
+  it('node and scrypt-js are what they were', async () => {
+    expect((await createScryptHasher('node')).name).toBe('node-crypto');
+    expect((await createScryptHasher('scrypt-js')).name).toBe('scrypt-js');
+  });
+});
