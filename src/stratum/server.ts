@@ -84,6 +84,7 @@ export class StratumServer {
   constructor(private readonly options: StratumServerOptions) {
     this.hooks = {
       currentJob: () => this.options.jobs.current,
+      findJob: (jobId) => this.options.jobs.lookup(jobId)?.job,
       shares: options.shares,
       onWorkerAdded: (_s, address) => this.onWorkerAdded(address),
       onSubmitResult: (_s: Session, _o: SubmitOutcome) => undefined,

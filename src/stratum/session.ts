@@ -4,6 +4,7 @@ import type { NetworkName } from '../work/address.js';
 import { decodeAddress } from '../work/address.js';
 import { SCRYPT_DIFF1, targetToDifficulty } from '../work/difficulty.js';
 import { notifyParams, type Job } from '../work/job.js';
+import { jobTransactionsHex } from '../work/transactions.js';
 import {
   ERROR_CODES,
   LineDecoder,
@@ -61,6 +62,17 @@ function cleanNotifyLine(job: Job): string {
   return line;
 }
 
+/** The JSON array of a job's transactions, encoded once for every miner that asks. */
+const transactionsLines = new WeakMap<Job, string>();
+function transactionsJson(job: Job): string {
+  let json = transactionsLines.get(job);
+  if (json === undefined) {
+    json = JSON.stringify(jobTransactionsHex(job));
+    transactionsLines.set(job, json);
+  }
+  return json;
+}
+
 /** Payout addresses already decoded (farms authorize thousands of workers to one address), one copy each. Bounded. */
 const knownAddresses = new Map<string, string>();
 function checkAddress(address: string, network: NetworkName): string {
@@ -79,6 +91,8 @@ const MAX_PENDING_REPLIES = 1024;
 
 export interface SessionHooks {
   currentJob(): Job | undefined;
+  /** A job the pool still remembers, by id (for mining.get_transactions). */
+  findJob?(jobId: string): Job | undefined;
   shares: ShareProcessor;
   /** A worker name new to this session was authorized (re-authorizing the same name doesn't call this). */
   onWorkerAdded(session: Session, address: string): void;
@@ -532,7 +546,7 @@ export class Session implements Submitter, VardiffState {
       case 'mining.multi_version':
         return encodeResponse(id, true);
       case 'mining.get_transactions':
-        return encodeResponse(id, []);
+        return this.onGetTransactions(id, params);
       case 'client.get_version':
         return encodeResponse(id, POOL_VERSION);
       default:
@@ -595,6 +609,17 @@ export class Session implements Submitter, VardiffState {
       }
     }
     return out;
+  }
+
+  /**
+   * The transactions of a job this connection received (the newest one when no id is given), in the serialization
+   * whose sha256d is the txid the merkle branch was built from: bfgminer rebuilds the branch from them.
+   */
+  private onGetTransactions(id: RequestId, params: unknown[]): string {
+    const jobId = typeof params[0] === 'string' ? params[0] : this.jobIds?.[this.jobIds.length - 1];
+    const job = jobId !== undefined && this.jobIds?.includes(jobId) ? this.env.hooks.findJob?.(jobId) : undefined;
+    if (job === undefined) return encodeResponse(id, null, [ERROR_CODES.jobNotFound, 'Job not found', null]);
+    return `{"id":${JSON.stringify(id)},"result":${transactionsJson(job)},"error":null}\n`;
   }
 
   private onConfigure(id: RequestId, params: unknown[]): string {

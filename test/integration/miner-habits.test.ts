@@ -4,7 +4,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { TestMiner, type MinerHabits } from '../../src/miner/miner.js';
+import { sha256d } from '../../src/work/bytes.js';
 import { difficultyToTarget } from '../../src/work/difficulty.js';
+import { merkleBranch } from '../../src/work/merkle.js';
 import { FIXTURE_ADDRESS, startFixturePool, type FixturePool } from '../load/fixture-pool.js';
 import { RawClient } from './hardening-client.js';
 
@@ -92,5 +94,26 @@ describe('notifications (id: null) are never answered', () => {
     expect(m.difficulty).toBe(0.001);
     const share = await m.findShare();
     expect((await m.submit(share)).result).toBe(true);
+  });
+});
+
+describe('mining.get_transactions', () => {
+  it("answers the job's transactions: the merkle branch rebuilt from them is the one in mining.notify", async () => {
+    const p = await pool();
+    const c = await raw(p.port, '127.0.0.3');
+    await c.subscribeAndAuthorize(USER);
+    const notify = c.lines.find((l) => l.method === 'mining.notify')!;
+    const [jobId, , , , branch] = notify.params as [string, string, string, string, string[]];
+    expect(branch.length).toBeGreaterThan(0); // the fixture template: segwit sends, a peg-in and the HogEx
+    for (const answer of [await c.request('mining.get_transactions', [jobId]), await c.request('mining.get_transactions', [])]) {
+      expect(answer.error).toBeNull();
+      const transactions = answer.result as string[];
+      expect(transactions).toHaveLength(p.jobs.current!.template.transactions.length);
+      const txids = transactions.map((hex) => sha256d(Buffer.from(hex, 'hex')));
+      expect(merkleBranch(txids).map((h) => h.toString('hex'))).toEqual(branch);
+    }
+    // only jobs this connection received
+    const unknown = await c.request('mining.get_transactions', ['nosuchjob']);
+    expect(unknown.error?.[0]).toBe(21);
   });
 });

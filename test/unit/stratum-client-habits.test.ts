@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { parseMessage } from '../../src/stratum/codec.js';
 import { isTlsRecordStart, suggestedTargetDifficulty } from '../../src/stratum/session.js';
+import { readFileSync } from 'node:fs';
+import { fromHex, reversed, sha256d } from '../../src/work/bytes.js';
 import { BITCOIN_DIFF1, difficultyToTarget } from '../../src/work/difficulty.js';
+import { txidSerialization } from '../../src/work/transactions.js';
 
 describe('notifications', () => {
   it.each([
@@ -40,5 +43,15 @@ describe('TLS record on a plain port', () => {
     expect(isTlsRecordStart(Buffer.from('{"id":1}'))).toBe(false);
     expect(isTlsRecordStart(Buffer.from(' {"id":1}'))).toBe(false);
     expect(isTlsRecordStart(Buffer.from('1604', 'hex'))).toBe(false);
+  });
+});
+
+describe('txid serialization (mining.get_transactions)', () => {
+  it.each(['gbt-mweb-with-txs', 'gbt-mweb-empty', 'gbt-mweb-activation', 'gbt-pre-mweb'])('every transaction of %s hashes to its txid, segwit and HogEx included', (name) => {
+    const template = JSON.parse(readFileSync(new URL(`../fixtures/regtest/${name}.json`, import.meta.url), 'utf8')) as { transactions: Array<{ txid: string; hash: string; data: string }> };
+    expect(template.transactions.length).toBeGreaterThan(0);
+    for (const tx of template.transactions) {
+      expect(reversed(sha256d(txidSerialization(fromHex(tx.data)))).toString('hex')).toBe(tx.txid);
+    }
   });
 });
