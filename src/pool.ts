@@ -151,6 +151,7 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
       readiness,
       logger: logger.child({ module: 'http' }),
       registry: metrics.registry,
+      dashboard: config.http.dashboard,
       api: db
         ? {
             db,
@@ -169,8 +170,10 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
                   network: current ? { height: current.height, difficulty: networkDifficultyFromBits(current.template.bits) } : null,
                   feePercent: config.payouts.feePercent,
                   scheme: config.payouts.scheme.toUpperCase(),
+                  stratumPorts: config.stratum.ports.map((p, i) => ({ port: server.boundPorts[i] ?? p.port, difficulty: p.difficulty, tls: p.tls !== undefined, name: p.name })),
                 };
               },
+              connectedWorkers: (address) => server.connectedWorkers(address),
             },
           }
         : undefined,

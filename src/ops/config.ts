@@ -134,6 +134,8 @@ export const configSchema = z.strictObject({
       host: z.string().default('127.0.0.1'),
       port: z.number().int().min(0).max(65535).default(9100),
       enabled: z.boolean().default(true),
+      /** The miners' dashboard at / (needs the database, like the API, and `npm run build`). */
+      dashboard: z.boolean().default(true),
     })
     .prefault({}),
   payouts: z

@@ -6,6 +6,7 @@ import { installErrorHandlers } from './api/errors.js';
 import { type ReadinessCheck, runReadinessChecks } from './api/readiness.js';
 import type { ApiDeps } from './api/types.js';
 import { registry as defaultRegistry } from './metrics.js';
+import { registerWeb } from './web.js';
 
 export type { ReadinessCheck, CheckResult } from './api/readiness.js';
 export { litecoindCheck, templateFreshCheck, databaseCheck } from './api/readiness.js';
@@ -24,6 +25,9 @@ export interface HttpServerOptions {
   registry?: Registry;
   /** A readiness check slower than this counts as failed. Default 3000 ms. */
   readinessTimeoutMs?: number;
+  /** Serve the miners' dashboard at / (with the API only). Default true; `webDir` default dist/web. */
+  dashboard?: boolean;
+  webDir?: string;
 }
 
 export interface HttpServer {
@@ -60,7 +64,13 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     return reply.status(result.ready ? 200 : 503).send({ status: result.ready ? 'ready' : 'not-ready', checks: result.checks });
   });
 
-  if (options.api) await app.register(apiRoutes(options.api), { prefix: '/api' });
+  if (options.api) {
+    await app.register(apiRoutes(options.api), { prefix: '/api' });
+    if (options.dashboard !== false) {
+      const { built } = registerWeb(app, options.webDir);
+      if (!built) logger.warn('dashboard not built (npm run build): / answers 503, the API works');
+    }
+  }
 
   const host = options.host ?? '127.0.0.1';
   await app.listen({ host, port: options.port });

@@ -160,6 +160,16 @@ export class StratumServer {
     return { connections: this.sessions.size, workers: this.workerTotal, miners: this.workersPerAddress.size };
   }
 
+  /** Workers of `address` connected now, with the IP each connects from (the dashboard; settings authorisation). */
+  connectedWorkers(address: string): { worker: string; ip: string }[] {
+    const out: { worker: string; ip: string }[] = [];
+    if (!this.workersPerAddress.has(address)) return out;
+    for (const session of this.sessions) {
+      for (const w of session.workers()) if (w.address === address) out.push({ worker: w.worker, ip: session.ip });
+    }
+    return out;
+  }
+
   /**
    * Sends a job to every session: one encoded line shared by all, written in batches so a broadcast to
    * tens of thousands of sockets never holds the event loop for long. A newer job supersedes a broadcast

@@ -286,6 +286,14 @@ export class Session implements Submitter, VardiffState {
     return [...new Set(this.workerAddresses())];
   }
 
+  /** Every worker authorized on this connection. */
+  workers(): WorkerIdentity[] {
+    if (this.workerAddress === undefined) return [];
+    const out: WorkerIdentity[] = [{ address: this.workerAddress, worker: this.workerName }];
+    if (this.moreWorkers) for (const w of this.moreWorkers.values()) out.push(w);
+    return out;
+  }
+
   workerFor(name: string): WorkerIdentity | undefined {
     const address = this.workerAddress;
     if (address === undefined) return undefined;

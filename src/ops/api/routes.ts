@@ -32,6 +32,7 @@ export function apiRoutes(deps: ApiDeps): FastifyPluginAsync {
         network: summary.network && { ...summary.network, hashrate: networkHashrate(summary.network.difficulty) },
         feePercent: summary.feePercent,
         scheme: summary.scheme,
+        stratumPorts: summary.stratumPorts ?? [],
         blocks: { counts, last },
       };
     });
@@ -73,11 +74,18 @@ export function apiRoutes(deps: ApiDeps): FastifyPluginAsync {
         checkAddress(address);
         const miner = await findMiner(deps.db, address);
         if (!miner && !(await hasShares(deps.db, address))) throw new HttpError(404, `unknown miner ${address}`);
-        const [workers, balance, payments] = await Promise.all([
+        const [known, balance, payments] = await Promise.all([
           workerStats(deps.db, address, windowSeconds),
           minerBalance(deps.db, address),
           recentPayments(deps.db, PAYMENTS_ON_MINER_PAGE, address),
         ]);
+        // online = a connection with this worker authorised now; connected workers without a share yet are listed too
+        const connected = new Set((deps.stats.connectedWorkers?.(address) ?? []).map((c) => c.worker));
+        const workers = known.map((w) => ({ ...w, online: connected.has(w.name) }));
+        for (const name of connected) {
+          if (!known.some((w) => w.name === name)) workers.push({ name, hashrate: 0, shares: 0, difficultySum: 0, lastShareAt: null, lastSeen: null, online: true });
+        }
+        workers.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
         return {
           address,
           firstSeen: miner?.firstSeen ?? null,

@@ -17,10 +17,14 @@ export interface PoolSummary {
   feePercent: number;
   /** Reward scheme name, e.g. 'PPLNS'. */
   scheme: string;
+  /** Stratum ports for the "how to connect" box (the host is the one the dashboard was loaded from). */
+  stratumPorts?: { port: number; difficulty: number; tls: boolean; name?: string }[];
 }
 
 export interface PoolStatsProvider {
   poolSummary(): PoolSummary;
+  /** Workers of the address connected now and their IPs; without it every worker shows offline. */
+  connectedWorkers?(address: string): { worker: string; ip: string }[];
 }
 
 export interface ApiDeps {
