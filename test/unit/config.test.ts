@@ -106,7 +106,7 @@ describe('configuration', () => {
 
   it('lists the keys known where an unknown one was found', () => {
     const problems = problemsOf(() => parseConfig({ ...minimal, http: { prot: 1 } }));
-    expect(problems).toEqual(['http.prot: unknown key (did you mean "port"?); known keys here: host, port, enabled']);
+    expect(problems).toEqual(['http.prot: unknown key (did you mean "port"?); known keys here: host, port, enabled, dashboard']);
   });
 
   it('edit distance', () => {
