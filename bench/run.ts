@@ -3,7 +3,7 @@
  * Loopback only, bounded in time (~1.5 min), and it never fails: a missed target or a broken section is printed,
  * the exit code stays 0.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
@@ -13,6 +13,8 @@ import { ensureSharePartitions } from '../src/store/partitions.js';
 import { ShareWriter } from '../src/store/share-writer.js';
 import { scratchDatabase, type ScratchDatabase } from './pg-scratch.js';
 import { benchPplns } from './pplns.js';
+import { SimdScryptPool } from '../src/hash/simd-pool.js';
+import { benchCpuminer, benchKernelOneThread, benchKernelPool, benchOpensslOneThread } from './scrypt-kernel.js';
 import { benchScryptJs, benchScryptNode, threadPoolSize } from './scrypt-raw.js';
 import { benchShareWriter, writerTuningFromEnv } from './share-writer.js';
 import { benchConfig, runLoadProcess, startBenchPool, type BenchPool, type PathRun } from './stratum-path.js';
@@ -23,7 +25,7 @@ const IN_FLIGHT_PER_CONNECTION = 8;
 const WARMUP_MS = 1_500;
 const MEASURE_MS = 5_000;
 const OFFERED_LOAD = 5_000;
-const HARD_LIMIT_MS = 175_000;
+const HARD_LIMIT_MS = 230_000;
 
 type Status = 'ok' | 'below' | 'error' | 'info';
 interface Row {
@@ -34,6 +36,8 @@ interface Row {
 }
 const rows: Row[] = [];
 const notes: string[] = [];
+/** Machine-readable figures, written to the file named by LTCPOOL_BENCH_JSON (section 6's keys and a few more). */
+const json: Record<string, number | string | null> = {};
 
 // Figures cross the load client's IPC as JSON, where NaN arrives as null.
 const fmt = (n: number | null, digits = 0): string =>
@@ -140,6 +144,7 @@ async function main(): Promise<void> {
   });
 
   let noDbRate = NaN;
+  let barePathMicros = NaN;
   await section('2. Mining core whole path, no database (sink resolves at once)', 'Shares validated/s, no DB', 40_000, async () => {
     const pool = await startBenchPool({ write: async () => undefined });
     if (pool.hasherNote) notes.push(pool.hasherNote);
@@ -166,6 +171,7 @@ async function main(): Promise<void> {
       });
       printRun('diagnostic, Scrypt replaced by an instant answer', run);
       diagnosePath(run, scryptCpuPerHash, rawScrypt, cores);
+      barePathMicros = run.server.cpuMicrosPerShare + clientCpuPerShare(run);
     } finally {
       await bare.stop();
     }
@@ -189,6 +195,97 @@ async function main(): Promise<void> {
     const { ms: took } = await benchPplns();
     row('PPLNS split, 1M-share window', ms(took), '< 1000 ms', took < 1000);
   });
+
+  await section('6. Scrypt kernel (WebAssembly SIMD) and the share path with it', 'Scrypt kernel', 60_000, async () => {
+    await scryptKernelSection(cores, rawScrypt, barePathMicros);
+  });
+}
+
+async function scryptKernelSection(cores: number, rawOpensslAllCores: number, pathMicros: number): Promise<void> {
+  // Per core: one thread, hashes per CPU-second of this process (other load on the machine slows the wall
+  // clock, not the CPU time a hash takes, as long as caches are not thrashed).
+  const openssl = benchOpensslOneThread(3);
+  const kernel = benchKernelOneThread(3);
+  const perCoreRatio = kernel.perCpuSecond / openssl.perCpuSecond;
+  console.log(`  OpenSSL crypto.scryptSync, one thread: ${fmt(openssl.perCpuSecond)} H per CPU-second (${fmt(openssl.perWallSecond)} H/s wall)`);
+  console.log(
+    `  kernel, one thread (${kernel.lanes} lanes, 64 headers per call): ${fmt(kernel.perCpuSecond)} H per CPU-second ` +
+      `(${fmt(kernel.perWallSecond)} H/s wall) = ${perCoreRatio.toFixed(2)}× OpenSSL`,
+  );
+  const all = await benchKernelPool(4);
+  console.log(
+    `  kernel, all cores (${all.threads} worker threads fed by hash() calls, ${fmt(all.hashes)} hashes in ${fmt(all.batches)} batches): ` +
+      `${fmt(all.hashesPerSec)} H/s = ${fmt(all.hashesPerSec / cores)} H/s per core, ${fmt(all.perCpuSecond)} H per CPU-second` +
+      (Number.isFinite(rawOpensslAllCores) ? ` (${(all.hashesPerSec / rawOpensslAllCores).toFixed(2)}× crypto.scrypt on all cores, section 1)` : ''),
+  );
+  const cpuminer = await benchCpuminer(8);
+  if (cpuminer) {
+    console.log(`  cpuminer (minerd --benchmark -a scrypt -t 1): ${fmt(cpuminer.hashesPerSec)} H/s per thread ("${cpuminer.line}"); kernel = ${(kernel.perCpuSecond / cpuminer.hashesPerSec).toFixed(2)}× cpuminer`);
+  } else {
+    console.log('  cpuminer: minerd is not on PATH, no physical reference measured');
+  }
+  row('OpenSSL, one core', `${fmt(openssl.perCpuSecond)} H/s`, 'reference', undefined);
+  row('SIMD kernel, one core', `${fmt(kernel.perCpuSecond)} H/s`, '-', undefined);
+  row('  ÷ OpenSSL per core', perCoreRatio.toFixed(2), '≥ 2 (stretch 3)', perCoreRatio >= 2);
+  row('SIMD kernel, all cores', `${fmt(all.hashesPerSec)} H/s`, '-', undefined);
+  if (cpuminer) row('cpuminer, one thread', `${fmt(cpuminer.hashesPerSec)} H/s`, 'reference', undefined);
+  Object.assign(json, {
+    openssl_hps_per_core: Math.round(openssl.perCpuSecond),
+    kernel_hps_per_core: Math.round(kernel.perCpuSecond),
+    kernel_per_core_ratio: Number(perCoreRatio.toFixed(3)),
+    kernel_hps_all_cores: Math.round(all.hashesPerSec),
+    kernel_lanes: kernel.lanes,
+    kernel_threads: all.threads,
+  });
+  if (Number.isFinite(rawOpensslAllCores)) json.openssl_hps_all_cores = Math.round(rawOpensslAllCores);
+  if (cpuminer) json.cpuminer_hps_per_core = Math.round(cpuminer.hashesPerSec);
+
+  // The whole share path (TCP, checks, hash, answer) with the simd hasher, closed loop as in section 2.
+  const hasher = await new SimdScryptPool().start();
+  const pool = await startBenchPool({ write: async () => undefined }, benchConfig(), { hasher });
+  try {
+    const run = await runLoadProcess(pool, {
+      connections: CONNECTIONS, inFlightPerConnection: IN_FLIGHT_PER_CONNECTION, warmupMs: WARMUP_MS, measureMs: MEASURE_MS, drainMs: 3_000, readyTimeoutMs: 10_000,
+    });
+    printRun('share path, simd hasher, closed loop', run);
+    const rate = run.client.acceptedPerSec;
+    const ratio = rate / all.hashesPerSec;
+    console.log(`  shares validated/s ÷ kernel all-core H/s = ${fmt(rate)} ÷ ${fmt(all.hashesPerSec)} = ${ratio.toFixed(3)} (target ≥ 0.85)`);
+    if (Number.isFinite(pathMicros)) {
+      // Same cores for everything: the share path's own CPU (section 2's diagnostic, pool + load client) comes
+      // out of the kernel's time, so on this machine the ratio cannot exceed hash / (hash + path).
+      const hashMicros = 1e6 / all.perCpuSecond;
+      const bound = hashMicros / (hashMicros + pathMicros);
+      console.log(`  bound on ${cores} shared cores: kernel ${fmt(hashMicros)} µs CPU per hash, path + load client ${fmt(pathMicros)} µs per share (section 2) → ≤ ${bound.toFixed(2)}`);
+      json.path_ratio_bound = Number(bound.toFixed(3));
+    }
+    const batches = hasher.counters;
+    console.log(`  hand-over: ${fmt(batches.headers)} headers in ${fmt(batches.batches)} messages (${fmt(batches.headers / Math.max(1, batches.batches), 1)} per message)`);
+    row('Shares validated/s, simd hasher', `${fmt(rate)} /s`, '-', undefined);
+    row('  ÷ kernel all-core H/s', ratio.toFixed(3), '≥ 0.85', ratio >= 0.85);
+    Object.assign(json, {
+      path_shares_per_s: Math.round(rate),
+      path_ratio: Number(ratio.toFixed(3)),
+      path_cpu_us_per_share: Math.round(run.server.cpuMicrosPerShare),
+      path_client_cpu_us_per_share: Math.round(clientCpuPerShare(run)),
+      path_p50_ms: run.client.latency.p50,
+      path_p99_ms: run.client.latency.p99,
+    });
+  } finally {
+    await pool.stop();
+    await hasher.close();
+  }
+}
+
+function writeJson(): void {
+  const file = process.env.LTCPOOL_BENCH_JSON;
+  if (!file) return;
+  try {
+    writeFileSync(file, JSON.stringify({ node: process.version, cores: os.availableParallelism(), cpu: os.cpus()[0]?.model ?? null, loadavg_end: load(), ...json }, null, 2) + '\n');
+    console.log(`figures written to ${file}`);
+  } catch (error) {
+    console.log(`could not write ${file}: ${(error as Error).message}`);
+  }
 }
 
 async function wholePathWithDatabase(db: ScratchDatabase, noDbRate: number, deadline: number): Promise<void> {
@@ -295,6 +392,7 @@ const hardLimit = setTimeout(() => {
   console.log(`\nbench stopped after ${HARD_LIMIT_MS / 1000} s (time limit)`);
   notes.push(`bench stopped by its ${HARD_LIMIT_MS / 1000} s time limit`);
   printSummary();
+  writeJson();
   process.exit(0);
 }, HARD_LIMIT_MS);
 hardLimit.unref();
@@ -307,4 +405,5 @@ try {
 }
 console.log(`\nfinished, load average ${load()}`);
 printSummary();
+writeJson();
 process.exit(0);

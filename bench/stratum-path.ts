@@ -62,11 +62,16 @@ export function benchTemplate(): BlockTemplate {
 }
 
 /** The Stratum role built by createStratumStack (as src/pool.ts builds it), in front of `sink`. */
-export async function startBenchPool(sink: ShareSink, config: Config = benchConfig(), options: { scrypt?: boolean } = {}): Promise<BenchPool> {
+export async function startBenchPool(
+  sink: ShareSink,
+  config: Config = benchConfig(),
+  options: { scrypt?: boolean; hasher?: ScryptHasher } = {},
+): Promise<BenchPool> {
   const metrics = createMetrics({ defaultMetrics: false });
   const logger = pino({ level: 'silent' });
   const counters = { sinkWrites: 0, blocks: 0, hashesInFlight: 0, writesInFlight: 0 };
-  const { hasher: realHasher, note } = options.scrypt === false ? { hasher: NO_SCRYPT, note: undefined } : await loadNodeHasher();
+  const { hasher: realHasher, note } =
+    options.scrypt === false ? { hasher: NO_SCRYPT, note: undefined } : options.hasher ? { hasher: options.hasher, note: undefined } : await loadNodeHasher();
   const hasher: ScryptHasher = {
     name: realHasher.name,
     hash(header: Buffer) {
