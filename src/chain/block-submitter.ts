@@ -1,4 +1,4 @@
-import { RpcClient, RpcError, RpcTransportError } from './rpc.js';
+import { type RpcClient, RpcError, RpcTransportError } from './rpc.js';
 
 export interface SubmitResult { accepted: boolean; reason: string | null /* null when accepted; BIP22 string or RPC error */ }
 

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { pino, type Logger } from 'pino';
 import type { BlockTemplate } from '../work/template.js';
-import { RpcClient, RpcError, RpcTransportError } from './rpc.js';
+import { type RpcClient, RpcError, RpcTransportError } from './rpc.js';
 
 export interface TemplateUpdate { template: BlockTemplate; newBlock: boolean /* prevhash changed */; receivedAt: number }
 

@@ -1,5 +1,5 @@
 /** The few litecoind wallet calls the payment sender needs, in litoshis. */
-import { RpcClient, RpcError } from '../chain/rpc.js';
+import { type RpcClient, RpcError } from '../chain/rpc.js';
 import { litoshisToLtc, ltcToLitoshis } from './amounts.js';
 
 export interface WalletSend {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestMiner, type SubmittedShare } from '../../src/miner/miner.js';
 import { createPool } from '../../src/store/db.js';

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type TestDatabase } from '../harness/postgres.js';
 import { createPool } from '../../src/store/db.js';
@@ -54,7 +54,7 @@ describe('store migrations', () => {
       const other = createPool({ url: db.url });
       const results = await Promise.all([migrate(pool, { dir }), migrate(other, { dir })]);
       await other.end();
-      expect(results.map((r) => r.applied).flat()).toEqual([900]);
+      expect(results.flatMap((r) => r.applied)).toEqual([900]);
       await expect(checkSchema(pool, { dir })).resolves.toEqual({ version: 900 });
     } finally {
       rmSync(dir, { recursive: true, force: true });
