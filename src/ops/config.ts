@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { decodeAddress, type NetworkName } from '../work/address.js';
 import { isValidAllowEntry } from '../stratum/bans.js';
+import { isValidPattern } from '../stratum/device-classes.js';
 import { feePercentToBps } from '../payouts/schemes/units.js';
 
 const difficulty = z.number().positive().finite();
@@ -67,6 +68,20 @@ const bansSchema = z.strictObject({
   allowList: z.array(z.string().refine(isValidAllowEntry, { message: 'must be an IP address or CIDR (IPv4 or IPv6)' })).default([]),
 });
 
+const deviceClassSchema = z
+  .strictObject({
+    name: z.string().min(1),
+    /** Case-insensitive regular expression tested against the user agent of mining.subscribe. */
+    match: z.string().min(1).refine(isValidPattern, { message: 'must be a regular expression' }),
+    startDifficulty: difficulty.optional(),
+    minDifficulty: difficulty.optional(),
+    maxDifficulty: difficulty.optional(),
+  })
+  .refine((c) => c.minDifficulty === undefined || c.maxDifficulty === undefined || c.minDifficulty <= c.maxDifficulty, {
+    message: 'minDifficulty must not exceed maxDifficulty',
+    path: ['minDifficulty'],
+  });
+
 const shutdownSchema = z.strictObject({
   /** On SIGTERM, this share of the miners is asked to reconnect every waveIntervalMs. */
   waveFraction: z.number().gt(0).max(1).default(0.1),
@@ -110,6 +125,8 @@ export const configSchema = z.strictObject({
       limits: limitsSchema.prefault({}),
       bans: bansSchema.prefault({}),
       shutdown: shutdownSchema.prefault({}),
+      /** User-agent patterns → start/min/max difficulty, first match wins; unset: the built-in table (README). */
+      deviceClasses: z.array(deviceClassSchema).optional(),
       /** simd: the WebAssembly SIMD kernel on worker threads (OpenSSL when the engine lacks SIMD or the self-check fails). */
       hasher: z.enum(['simd', 'node', 'scrypt-js']).default('simd'),
       /** Worker threads of the simd hasher; default one per core. */

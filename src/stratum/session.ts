@@ -17,8 +17,9 @@ import {
   type StratumRequest,
 } from './codec.js';
 import type { ShareProcessor, Submitter, SubmitOutcome } from './share-processor.js';
+import { classifyUserAgent, type DeviceClass } from './device-classes.js';
 import { MILLI_TOKEN, refillMilliTokens } from './rate-limit.js';
-import { clampDifficulty, roundDifficulty, vardiffOnShare, vardiffOnTick, type VardiffOptions, type VardiffState } from './vardiff.js';
+import { roundDifficulty, vardiffOnShare, vardiffOnTick, type VardiffOptions, type VardiffState } from './vardiff.js';
 
 export const POOL_VERSION = 'ltcpool/0.1.0';
 
@@ -40,6 +41,8 @@ export interface SessionSettings {
   maxWriteBufferBytes?: number;
   /** Consecutive rejected shares: resend work, then client.reconnect, then close. */
   rejectEscalation?: RejectEscalation;
+  /** User-agent classes with their difficulty range (first match wins). */
+  deviceClasses?: readonly DeviceClass[];
 }
 
 export interface RejectEscalation {
@@ -134,6 +137,8 @@ const FIXED_DIFFICULTY = 32;
 const EXTRANONCE_SUBSCRIBED = 64;
 /** Some bytes have arrived (the first chunk is checked for a TLS ClientHello). */
 const RECEIVED = 128;
+/** The miner asked for a difficulty (suggest_difficulty / suggest_target): its device class's start doesn't apply. */
+const SUGGESTED = 256;
 
 const kSession = Symbol('ltcpool.session');
 type SessionSocket = Socket & { [kSession]?: Session };
@@ -175,6 +180,8 @@ export class Session implements Submitter, VardiffState {
   /** Rejected shares in a row (reset by an accepted one). */
   consecutiveRejects = 0;
   userAgent = '';
+  /** Index into settings.deviceClasses of this client's class, -1 for none. */
+  deviceClassIndex = -1;
   private flags = 0;
   private floodCount = 0;
   private readonly connectedMs: number;
@@ -369,12 +376,31 @@ export class Session implements Submitter, VardiffState {
     if (this.subscribed && this.authorized) this.write(encodeNotification('mining.set_difficulty', [difficulty]));
   }
 
+  /** This client's device class, if its user agent matched one. */
+  get deviceClass(): DeviceClass | undefined {
+    return this.deviceClassIndex === -1 ? undefined : this.env.settings.deviceClasses?.[this.deviceClassIndex];
+  }
+
+  /**
+   * The one clamp of every difficulty this connection is given (vardiff, suggestions, d=, class start): into
+   * the device class's range where the class sets one, else vardiff's (a fixed d= has no vardiff range). The
+   * floor wins a conflict: below it the client misreads the difficulty.
+   */
+  clampDifficulty(difficulty: number, fixed = false): number {
+    const { vardiff } = this.env.settings;
+    const deviceClass = this.deviceClass;
+    const min = deviceClass?.minDifficulty ?? (fixed ? 0 : vardiff.minDifficulty);
+    const max = deviceClass?.maxDifficulty ?? (fixed ? Number.POSITIVE_INFINITY : vardiff.maxDifficulty);
+    return Math.max(min, Math.min(max, difficulty));
+  }
+
   /** Periodic housekeeping: idle vardiff. */
   tick(_now?: number): void {
     const { vardiff } = this.env.settings;
     if (!vardiff.enabled || (this.flags & FIXED_DIFFICULTY) !== 0 || !this.authorized) return;
-    const next = vardiffOnTick(this, vardiff, clock(), this.difficulty);
-    if (next !== undefined) {
+    const cut = vardiffOnTick(this, vardiff, clock(), this.difficulty);
+    const next = cut === undefined ? undefined : this.clampDifficulty(cut);
+    if (next !== undefined && next < this.difficulty) {
       this.setDifficulty(next);
       const job = this.env.hooks.currentJob();
       if (job) this.sendJob(job, false);
@@ -563,10 +589,24 @@ export class Session implements Submitter, VardiffState {
   }
 
   private onSubscribe(id: RequestId, params: unknown[]): string {
-    if (typeof params[0] === 'string') this.userAgent = internUserAgent(params[0].slice(0, 80));
+    if (typeof params[0] === 'string') {
+      this.userAgent = internUserAgent(params[0].slice(0, 80));
+      this.deviceClassIndex = classifyUserAgent(this.userAgent, this.env.settings.deviceClasses);
+      if (this.deviceClassIndex !== -1) this.enterDeviceClass();
+    }
     this.flags |= SUBSCRIBED;
     const e1 = this.extranonce1Hex;
     return encodeResponse(id, [[['mining.set_difficulty', e1], ['mining.notify', e1]], e1, this.env.settings.extranonce2Size]);
+  }
+
+  /** The class's start difficulty (unless the miner asked for one), and its range for whatever it has. */
+  private enterDeviceClass(): void {
+    const start = this.deviceClass?.startDifficulty;
+    const fixed = (this.flags & FIXED_DIFFICULTY) !== 0;
+    const wanted = start !== undefined && (this.flags & (SUGGESTED | FIXED_DIFFICULTY)) === 0 ? start : this.difficulty;
+    const next = roundDifficulty(this.clampDifficulty(wanted, fixed));
+    if (this.authorized) this.setDifficulty(next);
+    else this.difficulty = next;
   }
 
   private onAuthorize(id: RequestId, params: unknown[]): string {
@@ -605,7 +645,7 @@ export class Session implements Submitter, VardiffState {
       const fixed = typeof password === 'string' ? parseFixedDifficulty(password) : undefined;
       if (fixed !== undefined) {
         this.flags |= FIXED_DIFFICULTY;
-        this.difficulty = fixed;
+        this.difficulty = this.clampDifficulty(fixed, true);
       }
       // set_difficulty goes before the notify it applies to.
       out += encodeNotification('mining.set_difficulty', [this.difficulty]);
@@ -677,7 +717,8 @@ export class Session implements Submitter, VardiffState {
 
   private applySuggestedDifficulty(suggested: number): void {
     if ((this.flags & FIXED_DIFFICULTY) !== 0) return;
-    const next = roundDifficulty(clampDifficulty(this.env.settings.vardiff, suggested));
+    this.flags |= SUGGESTED;
+    const next = roundDifficulty(this.clampDifficulty(suggested));
     if (this.authorized) this.setDifficulty(next);
     else this.difficulty = next;
   }
@@ -701,8 +742,9 @@ export class Session implements Submitter, VardiffState {
     this.lastShareMs = now;
     let out = encodeResponse(id, true);
     if (settings.vardiff.enabled && (this.flags & FIXED_DIFFICULTY) === 0) {
-      const next = vardiffOnShare(this, settings.vardiff, now, this.difficulty);
-      if (next !== undefined) {
+      const retarget = vardiffOnShare(this, settings.vardiff, now, this.difficulty);
+      const next = retarget === undefined ? undefined : this.clampDifficulty(retarget);
+      if (next !== undefined && next !== this.difficulty) {
         this.difficulty = next;
         out += encodeNotification('mining.set_difficulty', [next]);
       }

@@ -3,6 +3,7 @@ import type { Config } from '../ops/config.js';
 import type { Metrics } from '../ops/metrics.js';
 import { decodeAddress } from '../work/address.js';
 import type { ScryptHasher } from '../work/scrypt.js';
+import { compileDeviceClasses, DEFAULT_DEVICE_CLASSES } from './device-classes.js';
 import { JobManager } from './job-manager.js';
 import { StratumServer, type StratumServerOptions } from './server.js';
 import { ShareProcessor, type BlockHandler, type ShareSink } from './share-processor.js';
@@ -82,6 +83,7 @@ export function stratumServerOptions(
       floodCloseAfter: limits.floodCloseAfter,
       maxWriteBufferBytes: limits.maxWriteBufferBytes,
       rejectEscalation: limits.rejectEscalation,
+      deviceClasses: compileDeviceClasses(config.stratum.deviceClasses ?? DEFAULT_DEVICE_CLASSES),
     },
     ...parts,
     authorizeTimeoutMs: limits.authorizeTimeoutSeconds * 1000,

@@ -117,3 +117,49 @@ describe('mining.get_transactions', () => {
     expect(unknown.error?.[0]).toBe(21);
   });
 });
+
+describe('device classes', () => {
+  /** A fast idle vardiff: silent miners' difficulty is halved every ~0.2 s (the tick follows the authorize timeout). */
+  const idleVardiff = {
+    ports: [{ port: 0, difficulty: 0.001 }],
+    vardiff: { enabled: true, idleSeconds: 0.2, minDifficulty: 1e-8 },
+    limits: { authorizeTimeoutSeconds: 0.8 },
+  };
+
+  function difficulties(m: TestMiner): number[] {
+    return m.notifications.filter((n) => n.method === 'mining.set_difficulty').map((n) => Number(n.params[0]));
+  }
+
+  it('a silent cgminer-lineage miner is never driven below its floor of 16, by the port, vardiff, d= or suggest_target', async () => {
+    const p = await pool({ stratum: idleVardiff });
+    const bfg = miner(p.port, { difficultyFloor: 16, suggestTargetFirst: hex64(difficultyToTarget(0.0005)) }, { userAgent: 'bfgminer/5.5.0' });
+    const fixed = miner(p.port, { difficultyFloor: 16 }, { userAgent: 'cgminer/4.12.1', password: 'd=0.001' });
+    const plain = miner(p.port, {}, { userAgent: 'ltcpool-testminer/1' });
+    for (const m of [bfg, fixed, plain]) expect((await m.start()).result).toBe(true);
+    // vardiff's idle cut works: the classless miner goes below the port's 0.001 within a second
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(Math.min(...difficulties(plain))).toBeLessThan(0.001);
+    for (const m of [bfg, fixed]) {
+      expect(difficulties(m).length).toBeGreaterThan(0);
+      expect(Math.min(...difficulties(m))).toBe(16);
+      expect(m.miningDifficulty).toBe(16); // what the client hashes at is what the pool asks for
+    }
+  });
+
+  it('a class starts its miners at its start difficulty; a configured table replaces the built-in one', async () => {
+    const p = await pool({
+      stratum: {
+        ...idleVardiff,
+        deviceClasses: [{ name: 'l9', match: '^bmminer/2\\.0\\.0 L9', startDifficulty: 2_400_000, minDifficulty: 500_000 }],
+      },
+    });
+    const l9 = miner(p.port, {}, { userAgent: 'bmminer/2.0.0 L9' });
+    const cgminer = miner(p.port, {}, { userAgent: 'cgminer/4.12.1' }); // not in the configured table
+    for (const m of [l9, cgminer]) expect((await m.start()).result).toBe(true);
+    await l9.waitForJob();
+    expect(difficulties(l9)[0]).toBe(2_400_000);
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(Math.min(...difficulties(l9))).toBe(500_000);
+    expect(Math.min(...difficulties(cgminer))).toBeLessThan(16);
+  });
+});

@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 import { fromHex, reversed, sha256d } from '../../src/work/bytes.js';
 import { BITCOIN_DIFF1, difficultyToTarget } from '../../src/work/difficulty.js';
 import { txidSerialization } from '../../src/work/transactions.js';
+import { parseConfig } from '../../src/ops/config.js';
+import { classifyUserAgent, compileDeviceClasses, DEFAULT_DEVICE_CLASSES } from '../../src/stratum/device-classes.js';
 
 describe('notifications', () => {
   it.each([
@@ -53,5 +55,33 @@ describe('txid serialization (mining.get_transactions)', () => {
     for (const tx of template.transactions) {
       expect(reversed(sha256d(txidSerialization(fromHex(tx.data)))).toString('hex')).toBe(tx.txid);
     }
+  });
+});
+
+describe('device classes', () => {
+  const classes = compileDeviceClasses(DEFAULT_DEVICE_CLASSES);
+  const nameOf = (agent: string) => classes[classifyUserAgent(agent, classes)]?.name;
+
+  it.each([
+    ['bfgminer/5.5.0', 'bfgminer'],
+    ['cgminer/4.12.1', 'cgminer'],
+    ['bmminer/2.0.0', 'antminer'],
+    ['cpuminer/2.5.1', 'cpu'],
+    ['cpuminer-opt/26.1', 'cpu'],
+    ['NiceHash/1.0.0', 'rental'],
+    ['ltcpool-testminer/1', undefined],
+    ['', undefined],
+  ])('built-in table: %j → %s', (agent, name) => {
+    expect(nameOf(agent)).toBe(name);
+  });
+
+  it('config: a bad pattern or an inverted range is refused with the field named', () => {
+    const base = { network: 'regtest', pool: { address: 'rltc1qc25zkuslfurlm2p408py7lv2hm8e4cvll726mg' }, node: { rpcUrl: 'http://127.0.0.1:1' } };
+    expect(() => parseConfig({ ...base, stratum: { deviceClasses: [{ name: 'x', match: '(' }] } })).toThrow(/stratum\.deviceClasses\.0\.match: must be a regular expression/);
+    expect(() => parseConfig({ ...base, stratum: { deviceClasses: [{ name: 'x', match: 'x', minDifficulty: 2, maxDifficulty: 1 }] } })).toThrow(/stratum\.deviceClasses\.0\.minDifficulty/);
+    expect(() => parseConfig({ ...base, stratum: { deviceClasses: [{ name: 'x', match: 'x', floor: 16 }] } })).toThrow(/stratum\.deviceClasses\.0\.floor: unknown key/);
+    expect(parseConfig({ ...base, stratum: { deviceClasses: [{ name: 'l9', match: 'L9', startDifficulty: 2400000 }] } }).stratum.deviceClasses).toEqual([
+      { name: 'l9', match: 'L9', startDifficulty: 2400000 },
+    ]);
   });
 });
