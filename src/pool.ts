@@ -156,6 +156,11 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
         ? {
             db,
             network: config.network,
+            settings: {
+              minPayoutThreshold: BigInt(config.payouts.minimumPayout),
+              maxPayoutThreshold: BigInt(config.payouts.maxPayoutThreshold),
+              allowPrivateTargets: config.alerts.allowPrivateTargets,
+            },
             stats: {
               poolSummary: () => {
                 const current = jobs.current;

@@ -162,6 +162,8 @@ export const configSchema = z.strictObject({
       feePercent: z.number().min(0).max(100).default(FEE_PERCENT_DEFAULT),
       feeAddresses: z.array(z.strictObject({ address: z.string(), weight: z.number().int().positive().default(1) })).default([]),
       minimumPayout: z.string().regex(/^\d+$/, 'litoshis as a decimal string').default('10000000'),
+      /** Highest payout threshold a miner may set for the address (litoshis); the lowest is minimumPayout. */
+      maxPayoutThreshold: z.string().regex(/^\d+$/, 'litoshis as a decimal string').default('100000000000'),
       /**
        * Confirmations before a block's reward is credited. Consensus lets a coinbase be spent at 100, but
        * litecoind's wallet counts it spendable from 101: crediting at 100 makes the run in that one-block gap
@@ -181,6 +183,13 @@ export const configSchema = z.strictObject({
       maxPaymentsPerBatch: z.number().int().positive().max(2000).default(500),
       /** A pending batch the wallet does not know is declared failed (and re-paid later) only after this long. */
       reconcileGraceSeconds: z.number().int().min(0).default(600),
+    })
+    .prefault({}),
+  /** Notifications to miners (worker offline, hashrate drop, block found, payment sent); see src/ops/alerts. */
+  alerts: z
+    .strictObject({
+      /** Accept webhook/ntfy URLs whose host is loopback, private or link-local (tests, a LAN pool). */
+      allowPrivateTargets: z.boolean().default(false),
     })
     .prefault({}),
   /** Hashrate history for the dashboard and /api/.../history (src/store/history.ts); needs database.url. */
@@ -387,6 +396,9 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): Config {
     if (p.port !== 0 && seen.has(p.port)) problems.push(`stratum.ports.${i}.port: port ${p.port} is listed twice`);
     seen.add(p.port);
   });
+  if (BigInt(config.payouts.maxPayoutThreshold) < BigInt(config.payouts.minimumPayout)) {
+    problems.push(`payouts.maxPayoutThreshold: ${config.payouts.maxPayoutThreshold} is below payouts.minimumPayout ${config.payouts.minimumPayout}`);
+  }
   if (config.network !== 'regtest' && !config.database.url) {
     problems.push(`database.url: required on ${config.network} (set it or DATABASE_URL): accepted shares must be recorded`);
   }

@@ -53,7 +53,7 @@ export async function createPayoutContext(config: Config, o: { logger?: pino.Log
   const crashAfterSend = process.env.LTCPOOL_TEST_CRASH_AFTER_SEND === '1';
   const deps: PayoutDeps = {
     db, chain, wallet: new RpcPayoutWallet(walletRpc), network: config.network as NetworkName, scheme, fee,
-    maturity: p.maturity, orphanConfirmations: p.orphanConfirmations, minimumPayout: BigInt(p.minimumPayout), maxPaymentsPerBatch: p.maxPaymentsPerBatch,
+    maturity: p.maturity, orphanConfirmations: p.orphanConfirmations, minimumPayout: BigInt(p.minimumPayout), maxPayoutThreshold: BigInt(p.maxPayoutThreshold), maxPaymentsPerBatch: p.maxPaymentsPerBatch,
     reconcileGraceSeconds: p.reconcileGraceSeconds, logger, metrics,
     afterSend: crashAfterSend
       ? (label, txid) => {

@@ -13,6 +13,22 @@ export async function readBalances(db: Db): Promise<Balance[]> {
   return res.rows.map((r) => ({ address: r.address, balance: BigInt(r.balance) }));
 }
 
+/**
+ * Payout thresholds the miners chose (005_miners_side miner_settings), clamped into the operator's current
+ * [minimum, maximum]: an operator who raises the minimum later wins.
+ */
+export async function readPayoutThresholds(db: Db, minimum: bigint, maximum?: bigint): Promise<Map<string, bigint>> {
+  const res = await db.query<{ address: string; t: string }>('SELECT address, payout_threshold::text AS t FROM miner_settings WHERE payout_threshold IS NOT NULL');
+  const out = new Map<string, bigint>();
+  for (const row of res.rows) {
+    let t = BigInt(row.t);
+    if (t < minimum) t = minimum;
+    if (maximum !== undefined && maximum >= minimum && t > maximum) t = maximum;
+    out.set(row.address, t);
+  }
+  return out;
+}
+
 /** What the wallet must still hold for miners: matured credits minus payments that left the wallet. */
 export async function owedLitoshis(db: Db): Promise<bigint> {
   const res = await db.query<{ owed: string }>(

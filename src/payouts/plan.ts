@@ -1,7 +1,8 @@
 /**
  * Which balances get paid in this run. Pure.
  *
- * - Balances below the minimum payout wait (they keep accruing).
+ * - Balances below the minimum payout wait (they keep accruing). A miner's own threshold (miner_settings, see
+ *   `minimumFor`) replaces the pool's minimum for that address.
  * - An address that does not decode for the network (or that the wallet refuses) is set aside: its whole balance
  *   goes into a 'set_aside' payment row (deducted, not sent, logged) so it neither blocks the batch nor comes
  *   back every run. An operator releases it by marking that row 'failed'.
@@ -24,7 +25,7 @@ export interface PaymentPlan {
 
 export function planPayments(
   balances: readonly Balance[],
-  options: { minimum: bigint; maxPerBatch: number; invalidReason: (address: string) => string | null },
+  options: { minimum: bigint; maxPerBatch: number; invalidReason: (address: string) => string | null; minimumFor?: (address: string) => bigint | undefined },
 ): PaymentPlan {
   if (options.maxPerBatch < 1) throw new RangeError('maxPerBatch must be >= 1');
   const payable: Array<{ address: string; amount: bigint }> = [];
@@ -34,7 +35,7 @@ export function planPayments(
     if (balance <= 0n) continue;
     const reason = options.invalidReason(address);
     if (reason !== null) setAside.push({ address, amount: balance, reason });
-    else if (balance < options.minimum || balance === 0n) belowMinimum.push({ address, amount: balance });
+    else if (balance < (options.minimumFor?.(address) ?? options.minimum) || balance === 0n) belowMinimum.push({ address, amount: balance });
     else payable.push({ address, amount: balance });
   }
   payable.sort((a, b) => (a.amount > b.amount ? -1 : a.amount < b.amount ? 1 : a.address < b.address ? -1 : 1));

@@ -13,7 +13,7 @@ import pino from 'pino';
 import { RpcError, type RpcClient } from '../chain/rpc.js';
 import type { Metrics } from '../ops/metrics.js';
 import { decodeAddress, type NetworkName } from '../work/address.js';
-import { insertBatch, markBatchFailed, markBatchSent, owedLitoshis, pendingBatches, readBalances } from './ledger.js';
+import { insertBatch, markBatchFailed, markBatchSent, owedLitoshis, pendingBatches, readBalances, readPayoutThresholds } from './ledger.js';
 import { planPayments } from './plan.js';
 import { decideReconcile } from './reconcile.js';
 import type { FeeConfig, RewardScheme } from './types.js';
@@ -35,6 +35,8 @@ export interface PayoutDeps {
   /** See UnlockerDeps.orphanConfirmations. */
   orphanConfirmations: number;
   minimumPayout: bigint;
+  /** Highest payout threshold a miner may choose (payouts.maxPayoutThreshold). */
+  maxPayoutThreshold?: bigint;
   maxPaymentsPerBatch?: number;
   reconcileGraceSeconds?: number;
   logger?: pino.Logger;
@@ -148,6 +150,8 @@ async function runLocked(deps: PayoutDeps, logger: pino.Logger, summary: PayoutR
 
   // 4. Pay.
   const balances = await readBalances(deps.db);
+  const thresholds = await readPayoutThresholds(deps.db, deps.minimumPayout, deps.maxPayoutThreshold);
+  const minimumFor = (address: string) => thresholds.get(address) ?? deps.minimumPayout;
   const reasons = new Map<string, string>();
   for (const { address, balance } of balances) {
     if (balance <= 0n) continue;
@@ -157,12 +161,13 @@ async function runLocked(deps: PayoutDeps, logger: pino.Logger, summary: PayoutR
       reasons.set(address, (error as Error).message);
       continue;
     }
-    if (balance >= deps.minimumPayout && !(await deps.wallet.isValidAddress(address))) {
+    if (balance >= minimumFor(address) && !(await deps.wallet.isValidAddress(address))) {
       reasons.set(address, `litecoind validateaddress refuses ${address}`);
     }
   }
   const plan = planPayments(balances, {
     minimum: deps.minimumPayout,
+    minimumFor,
     maxPerBatch: deps.maxPaymentsPerBatch ?? 500,
     invalidReason: (address) => reasons.get(address) ?? null,
   });

@@ -4,6 +4,7 @@ import { HttpError } from './errors.js';
 import { networkHashrate } from './hashrate.js';
 import { HISTORY_RANGES, type HistoryRange, minerHistory, poolHistory } from './history.js';
 import { BLOCK_STATUSES_DB, type BlockStatusDb, blockCountsByStatus, findMiner, hasShares, minerBalance, recentBlocks, recentPayments, workerStats } from './queries.js';
+import { settingsRoutes } from './settings.js';
 import type { ApiDeps } from './types.js';
 
 const LAST_BLOCKS_ON_POOL_PAGE = 10;
@@ -50,6 +51,8 @@ export function apiRoutes(deps: ApiDeps): FastifyPluginAsync {
         throw new HttpError(400, error instanceof Error ? error.message : `invalid address ${address}`);
       }
     };
+
+    settingsRoutes(app, deps, deps.settings ?? { minPayoutThreshold: 10_000_000n, maxPayoutThreshold: 100_000_000_000n, allowPrivateTargets: false }, checkAddress, addressParams);
 
     app.get<{ Params: { address: string }; Querystring: { range: HistoryRange; worker?: string } }>(
       '/miners/:address/history',

@@ -34,6 +34,8 @@ export interface ApiDeps {
   network: NetworkName;
   /** Throws an Error whose message says why the address is invalid. Default: decodeAddress(address, network). */
   validateAddress?: (address: string) => void;
+  /** Limits for per-miner settings (/api/miners/:address/settings). Default: 0.1 LTC .. 1000 LTC, public targets only. */
+  settings?: import('./settings.js').SettingsPolicy;
   /** Window for per-worker hashrate on /api/miners/:address. Default 600 s. */
   hashrateWindowSeconds?: number;
 }
