@@ -4,6 +4,7 @@ import type pg from 'pg';
 import { FoundBlockHandler } from './chain/found-blocks.js';
 import { RpcClient } from './chain/rpc.js';
 import { TemplateSource, type TemplateUpdate } from './chain/template-source.js';
+import { checkPoolCannotSpend } from './chain/wallet-probe.js';
 import type { Config } from './ops/config.js';
 import { databaseCheck, litecoindCheck, startHttpServer, templateFreshCheck, type HttpServer, type ReadinessCheck } from './ops/http.js';
 import { createLogger } from './ops/logger.js';
@@ -135,6 +136,8 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
   metrics.setTemplateAgeSource(() => lastTemplateAt);
 
   await templates.start();
+  // The pool faces the internet: it must not be able to spend (warns loudly with the fix when it can).
+  await checkPoolCannotSpend(rpc, logger.child({ module: 'least-privilege' }));
   jobs.startRebroadcastTimer();
   await server.listen();
 

@@ -140,7 +140,7 @@ export class RpcClient {
       throw new RpcTransportError(method, `HTTP 401 Unauthorized from ${this.endpoint}: check rpc credentials`, { status: 401 });
     }
     if (res.status === 403) {
-      throw new RpcTransportError(method, `HTTP 403 Forbidden from ${this.endpoint}: check -rpcallowip`, { status: 403 });
+      throw new RpcTransportError(method, `HTTP 403 Forbidden from ${this.endpoint}: this user may not call ${method} (-rpcwhitelist) or this host is not allowed (-rpcallowip)`, { status: 403 });
     }
     let parsed: unknown;
     try {

@@ -246,6 +246,7 @@ export function applyEnvironment(raw: Raw, env: NodeJS.ProcessEnv, problems: str
   if (env.LTCPOOL_NETWORK) setPath(out, ['network'], env.LTCPOOL_NETWORK);
   if (env.LTCPOOL_RPC_URL) setPath(out, ['node', 'rpcUrl'], env.LTCPOOL_RPC_URL);
   if (env.LTCPOOL_RPC_COOKIE_FILE) setPath(out, ['node', 'cookieFile'], env.LTCPOOL_RPC_COOKIE_FILE);
+  if (env.LTCPOOL_WALLET_RPC_URL) setPath(out, ['payouts', 'walletRpcUrl'], env.LTCPOOL_WALLET_RPC_URL);
   if (env.LTCPOOL_POOL_ADDRESS) setPath(out, ['pool', 'address'], env.LTCPOOL_POOL_ADDRESS);
   if (env.DATABASE_URL) setPath(out, ['database', 'url'], env.DATABASE_URL);
   if (env.LTCPOOL_LOG_LEVEL) setPath(out, ['log', 'level'], env.LTCPOOL_LOG_LEVEL);

@@ -44,8 +44,11 @@ describe('configuration', () => {
       LTCPOOL_STRATUM_PORT: '3335',
       LTCPOOL_HTTP_PORT: '9200',
       DATABASE_URL: 'postgres://x@127.0.0.1/y',
+      LTCPOOL_WALLET_RPC_URL: 'http://wallet:w@127.0.0.1:19332',
     });
     expect(config.network).toBe('testnet');
+    expect(config.payouts.walletRpcUrl).toBe('http://wallet:w@127.0.0.1:19332');
+    expect(config.node.rpcUrl).toBe('http://u:p@127.0.0.1:19332');
     expect(config.stratum.ports[0].port).toBe(3335);
     expect(config.http.port).toBe(9200);
     expect(config.database.url).toBe('postgres://x@127.0.0.1/y');
