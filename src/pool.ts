@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type pg from 'pg';
-import { FoundBlockHandler } from './chain/found-blocks.js';
+import { FoundBlockHandler, type FoundBlockStore } from './chain/found-blocks.js';
 import { RpcClient } from './chain/rpc.js';
 import { TemplateSource, type TemplateUpdate } from './chain/template-source.js';
 import { checkPoolCannotSpend } from './chain/wallet-probe.js';
@@ -19,6 +19,7 @@ import { checkSchema } from './store/migrations.js';
 import { startSharePartitionMaintenance } from './store/partitions.js';
 import { HistoryWriter } from './store/history.js';
 import { ShareWriter } from './store/share-writer.js';
+import { Spool } from './store/spool.js';
 import { networkDifficultyFromBits } from './work/difficulty.js';
 import { createScryptHasher } from './hash/hasher.js';
 
@@ -62,17 +63,40 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
     },
   });
 
+  // Found blocks have their own RPC sockets: a submitblock never queues behind the long poll or template calls.
+  const blockRpc = new RpcClient({
+    url: config.node.rpcUrl,
+    cookieFile: config.node.cookieFile,
+    timeoutMs: config.node.timeoutMs,
+    maxSockets: 2,
+    onCall: (method, seconds, ok) => {
+      const label = rpcMethodLabel(method);
+      metrics.rpcDurationSeconds.observe({ method: label }, seconds);
+      if (!ok) metrics.rpcErrorsTotal.inc({ method: label });
+    },
+  });
+
   let db: pg.Pool | undefined;
+  let blocksDb: pg.Pool | undefined;
   let writer: ShareWriter | undefined;
-  let blocksRepo: BlocksRepo | undefined;
+  let blockStore: FoundBlockStore | undefined;
   let partitions: { stop(): void } | undefined;
   let history: HistoryWriter | undefined;
+  const spoolDir = path.resolve(config.database.spoolDir, `instance-${config.instanceId}`);
   if (config.database.url) {
     db = createPool({ url: config.database.url, max: config.database.poolSize, logger, applicationName: `ltcpool-${config.instanceId}` });
+    // Found blocks: their own connection (never behind share batches) and their own fsync'ed spool file.
+    blocksDb = createPool({
+      url: config.database.url, max: 2, logger, applicationName: `ltcpool-${config.instanceId}-blocks`,
+      connectionTimeoutMs: 2000, queryTimeoutMs: 5000,
+    });
+    const blockSpool = new Spool({ dir: path.join(spoolDir, 'blocks'), logger: logger.child({ module: 'block-spool' }) });
+    await blockSpool.open();
+    blockStore = { spool: blockSpool, repo: new BlocksRepo(blocksDb, { logger }) };
     await checkSchema(db);
     writer = new ShareWriter({
       pool: db,
-      spoolDir: path.resolve(config.database.spoolDir, `instance-${config.instanceId}`),
+      spoolDir,
       logger: logger.child({ module: 'share-writer' }),
       metrics: {
         queueDepth: metrics.shareQueueDepth,
@@ -84,7 +108,6 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
     });
     await writer.start();
     partitions = startSharePartitionMaintenance(db, { daysAhead: 7, retentionDays: config.database.shareRetentionDays, logger: logger.child({ module: 'partitions' }) });
-    blocksRepo = new BlocksRepo(db, { spool: writer.spoolFile, logger });
     if (config.history.enabled) {
       const { intervalSeconds, ...historyOptions } = config.history;
       history = new HistoryWriter({ pool: db, intervalMs: intervalSeconds * 1000, ...historyOptions, logger: logger.child({ module: 'history' }) });
@@ -105,8 +128,8 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
   templates.on('error', () => undefined);
 
   const blocks = new FoundBlockHandler({
-    rpc,
-    blocks: blocksRepo,
+    rpc: blockRpc,
+    store: blockStore,
     onAccepted: () => void templates.refresh().catch(() => undefined),
     metrics,
     logger: logger.child({ module: 'blocks' }),
@@ -135,6 +158,7 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
   });
   metrics.setTemplateAgeSource(() => lastTemplateAt);
 
+  blocks.start();
   await templates.start();
   // The pool faces the internet: it must not be able to spend (warns loudly with the fix when it can).
   await checkPoolCannotSpend(rpc, logger.child({ module: 'least-privilege' }));
@@ -206,8 +230,11 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
       await history?.stop();
       partitions?.stop();
       await http?.close();
+      await blockStore?.spool.close();
       await db?.end();
+      await blocksDb?.end();
       rpc.close?.();
+      blockRpc.close();
       logger.info('stopped');
     })());
 

@@ -104,6 +104,18 @@ export class BlocksRepo {
     }
   }
 
+  /** Idempotent insert of a candidate record (the block spool's format); the row id, existing or new. */
+  async insert(block: SpooledBlock): Promise<number> {
+    return insertBlockCandidateRow(this.pool, block);
+  }
+
+  /** Rows still 'candidate' (no verdict recorded) built on `prevHash`: the ones worth resubmitting while it is the tip. */
+  async candidatesOn(prevHash: string, limit = 100): Promise<BlockRow[]> {
+    const res = await this.pool.query<DbBlockRow>(
+      "SELECT * FROM blocks WHERE status = 'candidate' AND prev_hash = $1 ORDER BY id LIMIT $2", [prevHash, limit]);
+    return res.rows.map(toRow);
+  }
+
   async updateStatus(id: number, status: BlockStatus, submitResult?: string | null, confirmations?: number): Promise<void> {
     const res = await this.pool.query(
       `UPDATE blocks SET status = $2, submit_result = COALESCE($3, submit_result),

@@ -175,6 +175,20 @@ export class Spool {
     await this.exclusive(() => this.closeHandle());
   }
 
+  /** Reads every record (the file being replayed, then the active one) without changing anything. Meant for small spools. */
+  async peek(): Promise<SpoolRecord[]> {
+    if (!this.opened) await this.open();
+    // Under the append lock: never read a line that is being written.
+    return this.exclusive(async () => {
+      const records: SpoolRecord[] = [];
+      for (const file of [this.replayingPath, this.activePath]) {
+        if (!(await exists(file))) continue;
+        await this.applyFile(file, async (record) => { records.push(record); });
+      }
+      return records;
+    });
+  }
+
   private async applyFile(file: string, apply: (record: SpoolRecord) => Promise<void>): Promise<ReplayResult> {
     const result: ReplayResult = { records: 0, shares: 0, skippedLines: 0 };
     const stream = createReadStream(file, { encoding: 'utf8' });

@@ -31,7 +31,11 @@ export interface FoundBlock {
 
 /** Persists and submits found blocks (the most valuable event in the system). */
 export interface BlockHandler {
-  onBlockFound(block: FoundBlock): void;
+  /**
+   * Submits the block to the node at once. The promise (when one is returned) resolves once the block is
+   * stored durably (fsync'ed block spool or its row); the share is acknowledged only after that.
+   */
+  onBlockFound(block: FoundBlock): Promise<void> | void;
 }
 
 /** What the share processor needs to know about the connection a share came from. */
@@ -198,8 +202,9 @@ export class ShareProcessor {
     const e1 = submitter.extranonce1.toString('hex');
     const shareId = `${this.options.instanceId}:${e1}:${jobId}:${key}`;
     const isBlock = verdict.meetsNetworkTarget;
+    let blockStored: Promise<void> | void = undefined;
     if (isBlock) {
-      this.options.blocks.onBlockFound({
+      blockStored = this.options.blocks.onBlockFound({
         job,
         hash: blockHash(work.header),
         hex: blockForShare(job, work).toString('hex'),
@@ -228,6 +233,8 @@ export class ShareProcessor {
       this.options.logger.error({ err: error, shareId }, 'share could not be recorded; answering with an error');
       return this.reject('other', 'Share could not be recorded, please resubmit');
     }
+    // A block share is acknowledged only once the block itself is durable too (it went to the node first).
+    if (blockStored) await blockStored;
     return { accepted: true, difficulty: sentDifficulty, block: isBlock };
   }
 
