@@ -74,7 +74,9 @@ export class FoundBlockHandler implements BlockHandler {
     const run = () => {
       void this.check().finally(() => {
         if (!this.closing) {
-          this.timer = setTimeout(run, this.options.resubmitIntervalMs ?? 5000);
+          // Spooled blocks waiting for the database: look again soon, they belong in `blocks` as soon as it answers.
+          const pending = this.options.store?.spool.hasPending() ?? false;
+          this.timer = setTimeout(run, Math.min(pending ? 1000 : Infinity, this.options.resubmitIntervalMs ?? 5000));
           this.timer.unref();
         }
       });
@@ -109,6 +111,9 @@ export class FoundBlockHandler implements BlockHandler {
   async drain(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    await this.checking?.catch(() => undefined);
+    // A last chance for spooled blocks to reach the table (the next start replays them otherwise).
+    await this.replaySpool();
     const settle = Promise.allSettled([...this.inFlight]);
     const timer = setTimeout(() => (this.closing = true), 5000);
     await settle;
@@ -132,16 +137,7 @@ export class FoundBlockHandler implements BlockHandler {
   private async checkOnce(): Promise<void> {
     const { store, rpc, logger } = this.options;
     if (!store) return;
-    if (store.spool.hasPending()) {
-      try {
-        const result = await store.spool.replay(async (record) => {
-          if (record.kind === 'block') await store.repo.insert(record.block);
-        });
-        logger.debug(result, 'block spool replayed into the blocks table');
-      } catch (error) {
-        logger.debug({ err: { message: (error as Error).message } }, 'block spool not replayed yet (database unreachable?)');
-      }
-    }
+    await this.replaySpool();
     const best = await rpc.call<string>('getbestblockhash');
     const candidates = new Map<string, { block: SpooledBlock; stored: boolean }>();
     for (const record of await store.spool.peek()) {
@@ -164,6 +160,19 @@ export class FoundBlockHandler implements BlockHandler {
       logger.warn({ height: block.height, hash: block.hash }, 'resubmitting a found block the node does not know (still on the tip)');
       this.resubmitted.push(block.hash);
       await this.enqueueSubmit(block);
+    }
+  }
+
+  private async replaySpool(): Promise<void> {
+    const { store, logger } = this.options;
+    if (!store?.spool.hasPending()) return;
+    try {
+      const result = await store.spool.replay(async (record) => {
+        if (record.kind === 'block') await store.repo.insert(record.block);
+      });
+      logger.debug(result, 'block spool replayed into the blocks table');
+    } catch (error) {
+      logger.debug({ err: { message: (error as Error).message } }, 'block spool not replayed yet (database unreachable?)');
     }
   }
 
