@@ -202,9 +202,9 @@ export class ShareProcessor {
     const e1 = submitter.extranonce1.toString('hex');
     const shareId = `${this.options.instanceId}:${e1}:${jobId}:${key}`;
     const isBlock = verdict.meetsNetworkTarget;
-    let blockStored: Promise<void> | void = undefined;
-    if (isBlock) {
-      blockStored = this.options.blocks.onBlockFound({
+    const blockStored = !isBlock
+      ? undefined
+      : this.options.blocks.onBlockFound({
         job,
         hash: blockHash(work.header),
         hex: blockForShare(job, work).toString('hex'),
@@ -213,7 +213,6 @@ export class ShareProcessor {
         shareDifficulty: sentDifficulty,
         shareId,
       });
-    }
     try {
       await this.options.sink.write({
         time: new Date(this.now()),
