@@ -88,7 +88,21 @@ const shutdownSchema = z.strictObject({
   waveIntervalMs: z.number().int().min(0).default(500),
   /** After the last wave, time left for miners to go before the rest are dropped. */
   graceMs: z.number().int().min(0).default(2000),
+  /** `host:port` named in client.reconnect (another instance); unset: no host, miners come back to the same address. */
+  reconnectTo: z
+    .string()
+    .refine((v) => parseHostPort(v) !== undefined, { message: 'must be host:port (IPv6 in brackets), port 1-65535' })
+    .optional(),
 });
+
+/** `host:port` or `[v6]:port`; undefined when it is neither. */
+export function parseHostPort(value: string): { host: string; port: number } | undefined {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/.exec(value.trim());
+  if (!match) return undefined;
+  const port = Number(match[3]);
+  if (port < 1 || port > 65535) return undefined;
+  return { host: match[1] ?? match[2], port };
+}
 
 const NETWORKS = ['mainnet', 'testnet', 'regtest'] as const;
 const FEE_PERCENT_DEFAULT = 0;

@@ -25,6 +25,8 @@ export interface ShutdownOptions {
   waveIntervalMs: number;
   /** After the last wave, time for miners to leave before the rest are dropped. */
   graceMs: number;
+  /** Named in client.reconnect (another instance); unset: no host, miners come back to the address they used. */
+  reconnectTo?: { host: string; port: number };
 }
 
 const OFFENCE_FOR: Partial<Record<ProtocolErrorReason, Offence>> = {
@@ -71,7 +73,8 @@ export class StratumServer {
   private nextSessionId = 1;
   private extranonceCounter = Math.floor(Math.random() * 0xffffff);
   private tickTimer: NodeJS.Timeout | undefined;
-  private shuttingDown = false;
+  /** Listeners closed (after the reconnect waves): connections still arriving are refused. */
+  private listenersClosed = false;
   private broadcastGeneration = 0;
   private broadcastPendingClean = false;
   private readonly pendingProxy = new Set<Socket>();
@@ -201,31 +204,45 @@ export class StratumServer {
   }
 
   /**
-   * Stops accepting, then asks miners to reconnect (to the new process or a sibling) in waves while the
-   * others keep being served, then closes whatever is left.
+   * Asks miners to reconnect (to `reconnectTo`, or with no host: back to the address they used, where the new
+   * process or a sibling takes them) in waves while the others keep being served, and keeps accepting until the
+   * waves are out and the grace is over: a client that obeys at once (cgminer, bfgminer) must find a listening
+   * port. Then stops listening and closes whatever is left.
    */
-  async close(options: { reconnect?: boolean; graceMs?: number; waveFraction?: number; waveIntervalMs?: number } = {}): Promise<void> {
-    this.shuttingDown = true;
+  async close(
+    options: { reconnect?: boolean; graceMs?: number; waveFraction?: number; waveIntervalMs?: number; reconnectTo?: { host: string; port: number } } = {},
+  ): Promise<void> {
+    const startedAt = Date.now();
     const shutdown = this.options.shutdown;
     const waveFraction = options.waveFraction ?? shutdown?.waveFraction ?? 1;
     const waveIntervalMs = options.waveIntervalMs ?? shutdown?.waveIntervalMs ?? 0;
     const graceMs = options.graceMs ?? shutdown?.graceMs ?? 500;
-    // net.Server.close() only calls back once every connection is gone, so stop listening first and wait later.
-    const closed = Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-    for (const socket of this.pendingProxy) socket.destroy();
+    const reconnectTo = options.reconnectTo ?? shutdown?.reconnectTo;
     if (options.reconnect !== false) {
-      const remaining = [...this.sessions];
-      const perWave = Math.max(1, Math.ceil(remaining.length * Math.min(1, Math.max(0, waveFraction))));
+      const asked = new Set<Session>();
+      const perWave = Math.max(1, Math.ceil(this.sessions.size * Math.min(1, Math.max(0, waveFraction))));
       let wave = 0;
-      while (remaining.length > 0) {
+      for (;;) {
+        // Sessions that arrived meanwhile are sent on too when there is somewhere else to go; without a target
+        // they are miners that already obeyed (they came back here), and are served until the end.
+        const remaining = [...this.sessions].filter((s) => !asked.has(s) && !s.isClosing && (reconnectTo !== undefined || s.connectedAt <= startedAt));
+        if (remaining.length === 0) break;
         if (wave > 0 && waveIntervalMs > 0) await new Promise((r) => setTimeout(r, waveIntervalMs));
-        const batch = remaining.splice(0, perWave);
-        for (const session of batch) if (!session.isClosing) session.sendReconnect();
-        this.options.logger.info({ wave: ++wave, sent: batch.length, left: remaining.length }, 'asked miners to reconnect');
+        const batch = remaining.slice(0, perWave);
+        for (const session of batch) {
+          asked.add(session);
+          if (!session.isClosing) session.sendReconnect(reconnectTo?.host, reconnectTo?.port);
+        }
+        this.options.logger.info({ wave: ++wave, sent: batch.length, left: remaining.length - batch.length, reconnectTo }, 'asked miners to reconnect');
       }
     }
+    // Still listening through the grace: the last wave's miners are reconnecting right now.
     const deadline = Date.now() + graceMs;
     while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    // net.Server.close() only calls back once every connection is gone: stop listening now, wait at the end.
+    this.listenersClosed = true;
+    const closed = Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    for (const socket of this.pendingProxy) socket.destroy();
     if (this.tickTimer) clearInterval(this.tickTimer);
     for (const session of this.sessions) session.socket.destroy();
     await closed;
@@ -237,7 +254,7 @@ export class StratumServer {
   }
 
   private accept(socket: Socket, portConfig: ListenPort): void {
-    if (this.shuttingDown) {
+    if (this.listenersClosed) {
       socket.destroy();
       return;
     }
@@ -285,7 +302,7 @@ export class StratumServer {
   }
 
   private startSession(socket: Socket, ip: string, portConfig: ListenPort, firstBytes: Buffer | undefined): void {
-    if (this.shuttingDown || socket.destroyed) {
+    if (this.listenersClosed || socket.destroyed) {
       socket.destroy();
       return;
     }

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Config } from '../ops/config.js';
+import { parseHostPort, type Config } from '../ops/config.js';
 import type { Metrics } from '../ops/metrics.js';
 import { decodeAddress } from '../work/address.js';
 import type { ScryptHasher } from '../work/scrypt.js';
@@ -90,7 +90,12 @@ export function stratumServerOptions(
     idleTimeoutMs: limits.idleTimeoutSeconds * 1000,
     connectionsPerIp: limits.connectionsPerIp,
     bans: config.stratum.bans,
-    shutdown: config.stratum.shutdown,
+    shutdown: {
+      waveFraction: config.stratum.shutdown.waveFraction,
+      waveIntervalMs: config.stratum.shutdown.waveIntervalMs,
+      graceMs: config.stratum.shutdown.graceMs,
+      reconnectTo: config.stratum.shutdown.reconnectTo === undefined ? undefined : parseHostPort(config.stratum.shutdown.reconnectTo),
+    },
     proxyHeaderTimeoutMs: limits.proxyHeaderTimeoutSeconds * 1000,
   };
 }

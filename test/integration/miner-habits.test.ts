@@ -8,6 +8,7 @@ import { sha256d } from '../../src/work/bytes.js';
 import { difficultyToTarget } from '../../src/work/difficulty.js';
 import { merkleBranch } from '../../src/work/merkle.js';
 import { FIXTURE_ADDRESS, startFixturePool, type FixturePool } from '../load/fixture-pool.js';
+import { waitFor } from '../support/pool.js';
 import { RawClient } from './hardening-client.js';
 
 const USER = `${FIXTURE_ADDRESS}.rig`;
@@ -161,5 +162,46 @@ describe('device classes', () => {
     await new Promise((r) => setTimeout(r, 1200));
     expect(Math.min(...difficulties(l9))).toBe(500_000);
     expect(Math.min(...difficulties(cgminer))).toBeLessThan(16);
+  });
+});
+
+describe('shutdown: client.reconnect obeyed at once reaches a listening port', () => {
+  async function obedientMiners(port: number, count: number): Promise<TestMiner[]> {
+    const out: TestMiner[] = [];
+    for (let i = 0; i < count; i++) {
+      const m = miner(port, { obeyReconnect: true }, { userAgent: 'cgminer/4.12.1' });
+      expect((await m.start()).result).toBe(true);
+      out.push(m);
+    }
+    return out;
+  }
+
+  it('shutdown.reconnectTo sends every miner, in waves, to the other instance', async () => {
+    const target = await pool();
+    const p = await startFixturePool({ stratum: { shutdown: { waveFraction: 0.5, waveIntervalMs: 100, graceMs: 1000, reconnectTo: `127.0.0.1:${target.port}` } } });
+    const miners = await obedientMiners(p.port, 6);
+    await p.stop({ reconnect: true }); // SIGTERM's path: the configured shutdown settings
+    for (const m of miners) expect(m.redirects).toEqual([{ host: '127.0.0.1', port: target.port, connected: true }]);
+    await waitFor('every miner on the other instance', () => target.server.stats().workers === 6, 3000);
+  });
+
+  it('without reconnectTo the port keeps accepting until the waves are out: miners coming straight back are served', async () => {
+    const p = await startFixturePool({ stratum: { shutdown: { waveFraction: 0.5, waveIntervalMs: 200, graceMs: 300 } } });
+    const miners = await obedientMiners(p.port, 4);
+    const stopping = p.stop({ reconnect: true });
+    await waitFor('every miner to follow client.reconnect', () => miners.every((m) => m.redirects.length > 0), 3000);
+    await stopping;
+    for (const m of miners) expect(m.redirects).toEqual([{ host: '127.0.0.1', port: p.port, connected: true }]);
+    // each was asked once: a miner that came back is not bounced again
+    for (const m of miners) expect(m.notifications.filter((n) => n.method === 'client.reconnect')).toHaveLength(1);
+  });
+
+  it('a malformed shutdown.reconnectTo is refused with the field named', async () => {
+    const { parseConfig } = await import('../../src/ops/config.js');
+    const base = { network: 'regtest', pool: { address: FIXTURE_ADDRESS }, node: { rpcUrl: 'http://127.0.0.1:1' } };
+    for (const bad of ['pool.example.com', 'host:0', 'host:70000', '::1:3333']) {
+      expect(() => parseConfig({ ...base, stratum: { shutdown: { reconnectTo: bad } } })).toThrow(/stratum\.shutdown\.reconnectTo: must be host:port/);
+    }
+    expect(parseConfig({ ...base, stratum: { shutdown: { reconnectTo: '[::1]:3333' } } }).stratum.shutdown.reconnectTo).toBe('[::1]:3333');
   });
 });
