@@ -260,7 +260,11 @@ async function scryptKernelSection(cores: number, rawOpensslAllCores: number, pa
       json.path_ratio_bound = Number(bound.toFixed(3));
     }
     const batches = hasher.counters;
-    console.log(`  hand-over: ${fmt(batches.headers)} headers in ${fmt(batches.batches)} messages (${fmt(batches.headers / Math.max(1, batches.batches), 1)} per message)`);
+    console.log(
+      `  hand-over: ${fmt(batches.headers)} headers in ${fmt(batches.batches)} messages (${fmt(batches.headers / Math.max(1, batches.batches), 1)} per message), ` +
+        `${fmt(batches.padded)} spare lanes hashed (${fmt((100 * batches.padded) / Math.max(1, batches.headers), 1)}% extra work)`,
+    );
+    json.path_padding_fraction = Number((batches.padded / Math.max(1, batches.headers)).toFixed(3));
     row('Shares validated/s, simd hasher', `${fmt(rate)} /s`, '-', undefined);
     row('  ÷ kernel all-core H/s', ratio.toFixed(3), '≥ 0.85', ratio >= 0.85);
     Object.assign(json, {

@@ -108,8 +108,8 @@ export class SimdScryptPool implements ScryptHasher {
   private closed = false;
   private readonly module: WebAssembly.Module;
   private readonly vectors: ReadonlyArray<readonly [string, string]>;
-  /** Batches and headers sent, for tests and the bench. */
-  readonly counters = { batches: 0, headers: 0 };
+  /** Batches and headers sent, and the spare lanes the kernel hashed to fill its last group, for tests and the bench. */
+  readonly counters = { batches: 0, headers: 0, padded: 0 };
 
   constructor(private readonly options: SimdPoolOptions = {}) {
     this.threads = options.threads ?? availableParallelism();
@@ -261,6 +261,7 @@ export class SimdScryptPool implements ScryptHasher {
         slot.worker.postMessage({ id, buffer, count: n }, [buffer]);
         this.counters.batches++;
         this.counters.headers += n;
+        this.counters.padded += (lanes - (n % lanes)) % lanes;
       }
     }
     if (this.head === this.queue.length) {

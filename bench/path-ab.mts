@@ -1,0 +1,24 @@
+// Scratch A/B of the simd share path (not part of npm run bench).
+import { SimdScryptPool } from '../src/hash/simd-pool.js';
+import { parseConfig } from '../src/ops/config.js';
+import { BENCH_ADDRESS, runLoadProcess, startBenchPool } from './stratum-path.js';
+
+const variants = (process.env.AB ?? '64,256').split(',').map(Number);
+for (let round = 0; round < Number(process.env.ROUNDS ?? 2); round++) {
+  for (const maxHashesInFlight of variants) {
+    const config = parseConfig({
+      network: 'regtest', pool: { address: BENCH_ADDRESS, tag: '/ab/' }, node: { rpcUrl: 'http://127.0.0.1:1' },
+      stratum: { host: '127.0.0.1', ports: [{ port: 0, difficulty: 1e-9 }], vardiff: { enabled: false }, maxHashesInFlight,
+        limits: { messagesPerSecond: 1_000_000, messagesBurst: 1_000_000 } },
+      http: { enabled: false }, log: { level: 'silent' },
+    });
+    const hasher = await new SimdScryptPool({ threads: Number(process.env.THREADS ?? 2) }).start();
+    const pool = await startBenchPool({ write: async () => undefined }, config, { hasher });
+    const run = await runLoadProcess(pool, { connections: 50, inFlightPerConnection: 8, warmupMs: 1500, measureMs: 5000, drainMs: 3000, readyTimeoutMs: 10000 });
+    const c = hasher.counters;
+    console.log(`inFlight ${maxHashesInFlight}: ${run.client.acceptedPerSec.toFixed(0)}/s, ${run.server.cpuMicrosPerShare.toFixed(0)} µs CPU/share, client ${(run.client.clientCpuPercent * 10000 / run.client.acceptedPerSec).toFixed(0)} µs, ${(c.headers / c.batches).toFixed(1)}/msg, ELU ${(run.server.eventLoopUtilization*100).toFixed(0)}%, CPU ${run.server.processCpuPercent.toFixed(0)}%`);
+    await pool.stop();
+    await hasher.close();
+  }
+}
+process.exit(0);
