@@ -138,6 +138,7 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
   const hasher = await createScryptHasher(config.stratum.hasher, {
     threads: config.stratum.hasherThreads,
     logger: logger.child({ module: 'scrypt' }),
+    fallbackGauge: metrics.scryptKernelFallback,
   });
   const { jobs, shares, server } = createStratumStack(config, {
     hasher,

@@ -12,13 +12,20 @@ export type HasherKind = 'simd' | 'node' | 'scrypt-js';
  */
 export async function createScryptHasher(
   kind: HasherKind,
-  options: { threads?: number; logger?: Pick<Logger, 'info' | 'error'> } & Pick<SimdPoolOptions, 'module' | 'vectors'> = {},
+  options: {
+    threads?: number;
+    logger?: Pick<Logger, 'info' | 'error'>;
+    /** Set to 1 when simd was asked for and OpenSSL is used instead (ltcpool_scrypt_kernel_fallback), else 0. */
+    fallbackGauge?: { set(value: number): void };
+  } & Pick<SimdPoolOptions, 'module' | 'vectors'> = {},
 ): Promise<ScryptHasher> {
+  options.fallbackGauge?.set(0);
   if (kind === 'node') return new NodeScryptHasher();
   if (kind === 'scrypt-js') return new ScryptJsHasher();
   const log = options.logger;
   if (!options.module && !simdSupported()) {
     log?.error('stratum.hasher simd: this engine has no WebAssembly SIMD128; FALLING BACK to node (OpenSSL)');
+    options.fallbackGauge?.set(1);
     return new NodeScryptHasher();
   }
   const fallback = new NodeScryptHasher();
@@ -33,6 +40,7 @@ export async function createScryptHasher(
     await pool.start();
   } catch (err) {
     log?.error({ err }, 'stratum.hasher simd: the kernel did not start or failed its self-check; FALLING BACK to node (OpenSSL)');
+    options.fallbackGauge?.set(1);
     return fallback;
   }
   log?.info({ threads: pool.threads, lanes: pool.lanes }, 'scrypt: WebAssembly SIMD kernel, self-check passed');

@@ -130,6 +130,11 @@ export function createMetrics(options: CreateMetricsOptions = {}) {
         if (waiting !== undefined) this.set(waiting);
       },
     }),
+    scryptKernelFallback: new Gauge({
+      name: 'ltcpool_scrypt_kernel_fallback',
+      help: '1 when stratum.hasher is simd but shares are hashed with OpenSSL (no WebAssembly SIMD, or the kernel failed its start-up self-check)',
+      registers,
+    }),
     shareQueueDepth: new Gauge({ name: 'ltcpool_share_queue_depth', help: 'Accepted shares waiting for the next group commit', registers }),
     shareBatchSize: new Histogram({
       name: 'ltcpool_share_batch_size',

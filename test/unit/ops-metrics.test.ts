@@ -19,6 +19,7 @@ const CONVENTION_METRICS: [string, 'gauge' | 'counter' | 'histogram', string[]][
   ['ltcpool_rpc_errors_total', 'counter', ['method']],
   ['ltcpool_scrypt_duration_seconds', 'histogram', []],
   ['ltcpool_scrypt_queue_depth', 'gauge', []],
+  ['ltcpool_scrypt_kernel_fallback', 'gauge', []],
   ['ltcpool_share_queue_depth', 'gauge', []],
   ['ltcpool_share_batch_size', 'histogram', []],
   ['ltcpool_share_commit_seconds', 'histogram', []],

@@ -82,9 +82,11 @@ describe('SIMD Scrypt worker pool', () => {
 describe('createScryptHasher', () => {
   it('simd: the kernel pool when its self-check passes', async () => {
     const { lines, logger } = captureLog();
-    const hasher = await createScryptHasher('simd', { threads: 1, logger });
+    const gauge = { value: -1, set(v: number) { this.value = v; } };
+    const hasher = await createScryptHasher('simd', { threads: 1, logger, fallbackGauge: gauge });
     try {
       expect(hasher.name).toBe('simd');
+      expect(gauge.value).toBe(0);
       expect(lines.map((l) => l.msg)).toEqual(['scrypt: WebAssembly SIMD kernel, self-check passed']);
     } finally {
       await hasher.close?.();
@@ -94,8 +96,10 @@ describe('createScryptHasher', () => {
   it('simd: falls back to OpenSSL, loudly, when the self-check fails', async () => {
     const { lines, logger } = captureLog();
     const wrong = SELF_CHECK_VECTORS.map(([h, want]) => [h, want.split('').reverse().join('')] as const);
-    const hasher = await createScryptHasher('simd', { threads: 2, logger, vectors: wrong });
+    const gauge = { value: -1, set(v: number) { this.value = v; } };
+    const hasher = await createScryptHasher('simd', { threads: 2, logger, vectors: wrong, fallbackGauge: gauge });
     expect(hasher).toBeInstanceOf(NodeScryptHasher);
+    expect(gauge.value, 'ltcpool_scrypt_kernel_fallback').toBe(1);
     expect(lines).toHaveLength(1);
     expect(lines[0].level).toBe('error');
     expect(lines[0].msg).toMatch(/FALLING BACK to node \(OpenSSL\)/);
