@@ -14,7 +14,7 @@ esac
 : "${LITECOIN_RPC_PASSWORD:?set LITECOIN_RPC_PASSWORD}"
 
 # /usr/bin/litecoind is a Debian wrapper that writes ~/.litecoin; run the real binary with an explicit datadir.
-# The Debian build has no ZMQ: the pool detects new blocks with getblocktemplate long polling.
+# The Debian build has no ZMQ: the pool detects new blocks by polling getbestblockhash (no RPC thread held).
 # shellcheck disable=SC2086
 /usr/lib/litecoin/litecoind $net \
   -datadir=/data \
@@ -26,6 +26,7 @@ esac
   -rpcuser="$LITECOIN_RPC_USER" \
   -rpcpassword="$LITECOIN_RPC_PASSWORD" \
   -rpcworkqueue=64 \
+  -rpcthreads=16 \
   ${LITECOIN_EXTRA_ARGS:-} &
 pid=$!
 trap 'kill -TERM "$pid" 2>/dev/null' TERM INT

@@ -7,13 +7,17 @@ export interface TemplateUpdate { template: BlockTemplate; newBlock: boolean /* 
 
 export interface TemplateSourceOptions {
   rpc: RpcClient;
-  /** Use getblocktemplate long polling (default true). Polling runs regardless. */
+  /**
+   * Use getblocktemplate long polling too (default false). litecoind keeps one RPC thread in each long poll until
+   * the tip changes, also after the client has gone: a pool restarted a few times within one block interval would
+   * use up its RPC threads. The getbestblockhash poll runs regardless and is the primary path.
+   */
   longpoll?: boolean;
-  /** getbestblockhash poll interval, default 1000 ms. */
+  /** getbestblockhash poll interval, default 250 ms. */
   pollIntervalMs?: number;
   /** Fetch a fresh template this often to pick up new mempool transactions, default 30000 ms. */
   refreshIntervalMs?: number;
-  /** Timeout of one long-poll request, default 120000 ms. */
+  /** Timeout of one long-poll request, default (and at most) 60000 ms. */
   longpollTimeoutMs?: number;
   /** start() gives up after this long without a template, default 60000 ms. */
   startTimeoutMs?: number;
@@ -25,6 +29,8 @@ export interface TemplateSourceOptions {
 }
 
 export const GBT_RULES = ['mweb', 'segwit'] as const;
+/** A long poll is given up by the pool after this long (litecoind's thread stays until the tip changes). */
+export const LONGPOLL_TIMEOUT_MAX_MS = 60_000;
 
 const HEX64 = /^[0-9a-fA-F]{64}$/;
 const HEX8 = /^[0-9a-fA-F]{8}$/;
@@ -48,7 +54,7 @@ export function validateTemplate(raw: unknown): BlockTemplate {
   return raw as BlockTemplate;
 }
 
-/** Fetches, validates and publishes block templates: long polling plus an always-on polling fallback. */
+/** Fetches, validates and publishes block templates: a getbestblockhash poll, plus long polling when enabled. */
 export class TemplateSource extends EventEmitter {
   private readonly rpc: RpcClient;
   private readonly useLongpoll: boolean;
@@ -79,10 +85,10 @@ export class TemplateSource extends EventEmitter {
   constructor(o: TemplateSourceOptions) {
     super();
     this.rpc = o.rpc;
-    this.useLongpoll = o.longpoll ?? true;
-    this.pollIntervalMs = o.pollIntervalMs ?? 1000;
+    this.useLongpoll = o.longpoll ?? false;
+    this.pollIntervalMs = o.pollIntervalMs ?? 250;
     this.refreshIntervalMs = o.refreshIntervalMs ?? 30_000;
-    this.longpollTimeoutMs = o.longpollTimeoutMs ?? 120_000;
+    this.longpollTimeoutMs = Math.min(o.longpollTimeoutMs ?? LONGPOLL_TIMEOUT_MAX_MS, LONGPOLL_TIMEOUT_MAX_MS);
     this.startTimeoutMs = o.startTimeoutMs ?? 60_000;
     this.maxBackoffMs = o.maxBackoffMs ?? 30_000;
     this.log = o.logger ?? pino({ level: 'silent' });

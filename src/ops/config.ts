@@ -119,8 +119,13 @@ export const configSchema = z.strictObject({
     rpcUrl: z.string().url(),
     cookieFile: z.string().optional(),
     timeoutMs: z.number().int().positive().default(10_000),
-    longpoll: z.boolean().default(true),
-    pollIntervalMs: z.number().int().positive().default(1000),
+    /**
+     * getblocktemplate long polling besides the poll. Off by default: litecoind parks one RPC thread per long
+     * poll until the next block, and does not free it when the pool goes away (restarts wedge its RPC).
+     */
+    longpoll: z.boolean().default(false),
+    /** getbestblockhash poll: how new blocks are found. */
+    pollIntervalMs: z.number().int().min(50).max(10_000).default(250),
     refreshSeconds: z.number().positive().default(30),
   }),
   stratum: z

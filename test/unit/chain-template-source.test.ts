@@ -139,6 +139,23 @@ describe('validateTemplate', () => {
 });
 
 describe('TemplateSource', () => {
+  // Issue 10: long polls park litecoind RPC threads past the pool's life; the default is the getbestblockhash poll.
+  it('by default holds no long poll open and polls getbestblockhash every 250 ms', async () => {
+    const node = new FakeLitecoind();
+    await node.listen();
+    const rpc = new RpcClient({ url: `http://u:p@127.0.0.1:${node.port}`, timeoutMs: 2000 });
+    const source = new TemplateSource({ rpc });
+    cleanups.push(() => node.close(), () => rpc.close(), () => source.stop());
+    await source.start();
+    const started = Date.now();
+    await until('four tip polls', () => node.count('getbestblockhash') >= 4);
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(700);
+    expect(elapsed).toBeLessThan(2000);
+    expect(node.count('getblocktemplate', true)).toBe(0);
+    expect(node.longpollsOpen).toBe(0);
+  });
+
   it('start() resolves with the first template (newBlock=true), always asking with the mweb+segwit rules', async () => {
     const { node, source, updates } = await setup({ longpoll: false });
     await source.start();

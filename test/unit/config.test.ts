@@ -30,6 +30,8 @@ describe('configuration', () => {
     expect(config.stratum.host).toBe('127.0.0.1');
     expect(config.http.host).toBe('127.0.0.1');
     expect(config.stratum.extranonce2Size).toBe(4);
+    expect(config.node.longpoll).toBe(false); // issue 10: long polls wedged litecoind's RPC threads across restarts
+    expect(config.node.pollIntervalMs).toBe(250);
     expect(config.stratum.vardiff.targetSeconds).toBe(10);
     expect(config.payouts.scheme).toBe('pplns');
     expect(config.payouts.maturity).toBe(101); // the wallet spends a coinbase from its 101st confirmation
