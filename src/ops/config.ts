@@ -25,12 +25,18 @@ const vardiffSchema = z
 const stratumPortSchema = z.strictObject({
   port,
   difficulty: difficulty.default(65536),
+  /**
+   * No difficulty below this on the port: `d=`, suggestions, vardiff and device classes are all clamped to it.
+   * Default: the lower of the port's difficulty and vardiff's minDifficulty.
+   */
+  minDifficulty: difficulty.optional(),
   name: z.string().optional(),
   /** Expect a PROXY protocol v1/v2 header (HAProxy `send-proxy`/`send-proxy-v2`) before Stratum bytes. */
   proxyProtocol: z.boolean().default(false),
   /** Serve Stratum over TLS on this port, with a PEM certificate chain and key read from these paths. */
   tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
-}).refine((p) => !(p.proxyProtocol && p.tls), { message: 'proxyProtocol and tls on one port are not supported yet', path: ['tls'] });
+}).refine((p) => !(p.proxyProtocol && p.tls), { message: 'proxyProtocol and tls on one port are not supported yet', path: ['tls'] })
+  .refine((p) => p.minDifficulty === undefined || p.minDifficulty <= p.difficulty, { message: 'must not exceed the port difficulty', path: ['minDifficulty'] });
 
 const limitsSchema = z.strictObject({
   maxLineBytes: z.number().int().min(256).default(16 * 1024),

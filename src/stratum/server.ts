@@ -14,6 +14,8 @@ import { loadTlsContext, type TlsFiles } from './tls.js';
 export interface ListenPort {
   port: number;
   difficulty: number;
+  /** Floor of every difficulty on this port; default min(difficulty, vardiff.minDifficulty). */
+  minDifficulty?: number;
   name?: string;
   proxyProtocol?: boolean;
   tls?: TlsFiles;
@@ -331,7 +333,8 @@ export class StratumServer {
   private environmentFor(portConfig: ListenPort): SessionEnvironment {
     let environment = this.portEnvironments.get(portConfig);
     if (!environment) {
-      const settings: SessionSettings = Object.freeze({ ...this.options.session, startDifficulty: portConfig.difficulty });
+      const minDifficulty = portConfig.minDifficulty ?? Math.min(portConfig.difficulty, this.options.session.vardiff.minDifficulty);
+      const settings: SessionSettings = Object.freeze({ ...this.options.session, startDifficulty: portConfig.difficulty, minDifficulty });
       environment = Object.freeze({ settings, hooks: this.hooks, logger: this.options.logger });
       this.portEnvironments.set(portConfig, environment);
     }

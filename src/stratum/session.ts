@@ -27,6 +27,8 @@ export interface SessionSettings {
   network: NetworkName;
   extranonce2Size: number;
   startDifficulty: number;
+  /** The port's floor: no difficulty on this connection goes below it (a d=1e-300 would make every nonce a share). */
+  minDifficulty?: number;
   vardiff: VardiffOptions & { enabled: boolean };
   versionRollingMask: number;
   maxLineBytes: number;
@@ -383,14 +385,15 @@ export class Session implements Submitter, VardiffState {
 
   /**
    * The one clamp of every difficulty this connection is given (vardiff, suggestions, d=, class start): into
-   * the device class's range where the class sets one, else vardiff's (a fixed d= has no vardiff range). The
-   * floor wins a conflict: below it the client misreads the difficulty.
+   * the device class's range where the class sets one, else vardiff's (a fixed d= is held only to the port's
+   * floor and vardiff's maximum), and never below the port's minDifficulty. The floor wins a conflict: below
+   * it the client misreads the difficulty, or every nonce becomes a stored share.
    */
   clampDifficulty(difficulty: number, fixed = false): number {
-    const { vardiff } = this.env.settings;
+    const { vardiff, minDifficulty: portFloor = 0 } = this.env.settings;
     const deviceClass = this.deviceClass;
-    const min = deviceClass?.minDifficulty ?? (fixed ? 0 : vardiff.minDifficulty);
-    const max = deviceClass?.maxDifficulty ?? (fixed ? Number.POSITIVE_INFINITY : vardiff.maxDifficulty);
+    const min = Math.max(portFloor, deviceClass?.minDifficulty ?? (fixed ? 0 : vardiff.minDifficulty));
+    const max = deviceClass?.maxDifficulty ?? vardiff.maxDifficulty;
     return Math.max(min, Math.min(max, difficulty));
   }
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { TestMiner } from '../../src/miner/miner.js';
-import { FIXTURE_ADDRESS, startFixturePool, type FixturePool } from '../load/fixture-pool.js';
+import { FIXTURE_ADDRESS, fixtureConfig, startFixturePool, type FixturePool } from '../load/fixture-pool.js';
 import { metricValue, waitFor } from '../support/pool.js';
 import { RawClient } from './hardening-client.js';
 
@@ -396,5 +396,34 @@ describe('broadcast', () => {
     expect(events).toEqual(['pause', 'resume']);
     await waitFor('every miner to get the new job', () => many.every((c) => c.lines.filter((l) => l.method === 'mining.notify').length >= 2), 10_000);
     expect((await answer).result).toBe(true); // its job is still within the grace after the block change
+  });
+});
+
+describe('difficulty floor', () => {
+  it('d=1e-300 gets the port minimum difficulty (and a share below it is rejected); suggest_difficulty too; d=1e300 stops at vardiff max', async () => {
+    const p = await pool({ stratum: { ports: [{ port: 0, difficulty: 1, minDifficulty: 0.5 }], vardiff: { enabled: false, maxDifficulty: 1e9 } } });
+    const fixed = new TestMiner({ host: '127.0.0.1', port: p.port, username: USER, password: 'x,d=1e-300', requestTimeoutMs: 5000 });
+    clients.push(fixed);
+    expect((await fixed.start()).result).toBe(true);
+    await fixed.waitForJob();
+    expect(fixed.difficulty).toBe(0.5);
+    // The first nonce meets 1e-9 but (all but surely) not 0.5: before the floor it was an accepted, stored share.
+    const answer = await fixed.submit(await fixed.findShare(1e-9));
+    expect(answer.error?.[0]).toBe(23);
+
+    const suggesting = await raw(p.port, '127.0.0.31');
+    await suggesting.subscribeAndAuthorize(USER);
+    await suggesting.request('mining.suggest_difficulty', [1e-300]);
+    await suggesting.waitFor((l) => l.method === 'mining.set_difficulty' && l.params![0] === 0.5);
+
+    const huge = new TestMiner({ host: '127.0.0.1', port: p.port, username: USER, password: 'd=1e300', requestTimeoutMs: 5000 });
+    clients.push(huge);
+    expect((await huge.start()).result).toBe(true);
+    await huge.waitForJob();
+    expect(huge.difficulty).toBe(1e9);
+  });
+
+  it('a port minDifficulty above the port difficulty is refused, naming the field', () => {
+    expect(() => fixtureConfig({ stratum: { ports: [{ port: 0, difficulty: 1, minDifficulty: 2 }] } })).toThrow(/stratum\.ports\.0\.minDifficulty: must not exceed the port difficulty/);
   });
 });
