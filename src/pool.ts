@@ -18,6 +18,7 @@ import { createPool } from './store/db.js';
 import { checkSchema } from './store/migrations.js';
 import { startSharePartitionMaintenance } from './store/partitions.js';
 import { HistoryWriter } from './store/history.js';
+import { Notifier } from './ops/alerts/notifier.js';
 import { ShareWriter } from './store/share-writer.js';
 import { Spool } from './store/spool.js';
 import { networkDifficultyFromBits } from './work/difficulty.js';
@@ -41,6 +42,7 @@ export interface RunningPool {
   templates: TemplateSource;
   db: pg.Pool | undefined;
   history: HistoryWriter | undefined;
+  notifier: Notifier | undefined;
   stop(): Promise<void>;
 }
 
@@ -82,6 +84,7 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
   let blockStore: FoundBlockStore | undefined;
   let partitions: { stop(): void } | undefined;
   let history: HistoryWriter | undefined;
+  let notifier: Notifier | undefined;
   const spoolDir = path.resolve(config.database.spoolDir, `instance-${config.instanceId}`);
   if (config.database.url) {
     db = createPool({ url: config.database.url, max: config.database.poolSize, logger, applicationName: `ltcpool-${config.instanceId}` });
@@ -112,6 +115,11 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
       const { intervalSeconds, ...historyOptions } = config.history;
       history = new HistoryWriter({ pool: db, intervalMs: intervalSeconds * 1000, ...historyOptions, logger: logger.child({ module: 'history' }) });
       history.start();
+    }
+    if (config.alerts.enabled) {
+      const { intervalSeconds, enabled: _enabled, ...alertOptions } = config.alerts;
+      notifier = new Notifier({ db, intervalMs: intervalSeconds * 1000, ...alertOptions, logger: logger.child({ module: 'alerts' }) });
+      notifier.start();
     }
   } else {
     logger.warn('no database configured: accepted shares are NOT recorded (regtest only)');
@@ -229,6 +237,7 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
       await blocks.drain();
       await writer?.close();
       await history?.stop();
+      await notifier?.stop();
       partitions?.stop();
       await http?.close();
       await blockStore?.spool.close();
@@ -239,5 +248,5 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
       logger.info('stopped');
     })());
 
-  return { stratumPorts: server.boundPorts, httpUrl: http?.url, server, jobs, shares, blocks, templates, db, history, stop };
+  return { stratumPorts: server.boundPorts, httpUrl: http?.url, server, jobs, shares, blocks, templates, db, history, notifier, stop };
 }

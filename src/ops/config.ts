@@ -213,6 +213,20 @@ export const configSchema = z.strictObject({
   /** Notifications to miners (worker offline, hashrate drop, block found, payment sent); see src/ops/alerts. */
   alerts: z
     .strictObject({
+      /** Detect and send notifications in the pool process (needs database.url). */
+      enabled: z.boolean().default(true),
+      /** How often events are looked for and due notifications sent. */
+      intervalSeconds: z.number().int().min(1).max(3600).default(30),
+      /** A worker with no share for this long (after shares in the last day) is reported offline. */
+      workerOfflineMinutes: z.number().positive().max(1440).default(10),
+      /** A worker whose last hour is below this share of its 24-hour average is reported (once a UTC day). */
+      hashrateDropPercent: z.number().gt(0).max(100).default(50),
+      /** First retry after this long, doubling per attempt (at most an hour apart). */
+      retryBaseSeconds: z.number().positive().default(30),
+      /** Attempts before a notification is marked failed. */
+      maxAttempts: z.number().int().min(1).max(100).default(10),
+      /** Per request to a webhook or ntfy server. */
+      timeoutMs: z.number().int().min(100).max(60_000).default(5000),
       /** Accept webhook/ntfy URLs whose host is loopback, private or link-local (tests, a LAN pool). */
       allowPrivateTargets: z.boolean().default(false),
     })

@@ -88,7 +88,7 @@ describe.skipIf(!CHROMIUM)('dashboard in headless Chromium', () => {
     expect(requests.filter((u) => !u.startsWith(pool.httpUrl!))).toEqual([]);
   }
 
-  const text = (selector: string) => page.locator(selector).first().innerText();
+  const text = (selector: string) => page.locator(selector).first().textContent().then((t) => t ?? '');
 
   it('overview: renders, the chart holds data, the numbers equal the API', async () => {
     await open('/');
@@ -113,7 +113,7 @@ describe.skipIf(!CHROMIUM)('dashboard in headless Chromium', () => {
     expect(withShares).toBeGreaterThan(0);
     expect(await chart.getAttribute('data-points')).toBe(String(withShares));
     expect(await chart.getAttribute('data-shares')).toBe(String(history.points.reduce((s: number, p: { shares: number }) => s + p.shares, 0)));
-    expect(await page.locator('.connect').innerText()).toContain(`:${pool.stratumPort}`);
+    expect(await page.locator('.connect').textContent()).toContain(`:${pool.stratumPort}`);
     await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'overview.png'), fullPage: true });
   });
 
