@@ -182,7 +182,9 @@ export const configSchema = z.strictObject({
     .prefault({}),
   payouts: z
     .strictObject({
-      scheme: z.enum(['pplns', 'prop', 'solo']).default('pplns'),
+      scheme: z.enum(['pplns', 'prop', 'solo', 'pps', 'fpps']).default('pplns'),
+      /** FPPS: the expected fees of a share's block are the average fees of this many blocks below the job's height. */
+      fppsFeeWindowBlocks: z.number().int().min(1).max(10_000).default(100),
       pplnsWindowFactor: z.number().positive().default(2),
       feePercent: z.number().min(0).max(100).default(FEE_PERCENT_DEFAULT),
       feeAddresses: z.array(z.strictObject({ address: z.string(), weight: z.number().int().positive().default(1) })).default([]),

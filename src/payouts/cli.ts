@@ -11,7 +11,8 @@ import type { NetworkName } from '../work/address.js';
 import { litoshisToLtc } from './amounts.js';
 import { releaseSetAside } from './ledger.js';
 import { runPayoutOnce, type PayoutDeps, type PayoutRunSummary } from './runner.js';
-import { createScheme, resolveFeeConfig } from './schemes/index.js';
+import { createScheme, isPpsScheme, resolveFeeConfig } from './schemes/index.js';
+import { rpcBlockFees } from './pps-crediting.js';
 import type { FeeConfig } from './types.js';
 import { RpcPayoutWallet, walletRpcUrl } from './wallet.js';
 
@@ -30,7 +31,9 @@ export async function createPayoutContext(config: Config, o: { logger?: pino.Log
   const p = config.payouts;
   let fee: FeeConfig;
   try {
-    fee = resolveFeeConfig({ feePercent: p.feePercent, recipients: p.feeAddresses });
+    // PPS/FPPS: the fee is taken off each share's value and stays with the pool (its margin against bad luck),
+    // so no fee address is needed.
+    fee = resolveFeeConfig({ feePercent: p.feePercent, recipients: isPpsScheme(p.scheme) && p.feeAddresses.length === 0 ? [{ address: config.pool.address }] : p.feeAddresses });
   } catch (error) {
     throw new ConfigError([`payouts.feeAddresses: ${(error as Error).message} (payouts.feePercent is ${p.feePercent})`]);
   }
@@ -51,10 +54,16 @@ export async function createPayoutContext(config: Config, o: { logger?: pino.Log
     onCall,
   });
   const crashAfterSend = process.env.LTCPOOL_TEST_CRASH_AFTER_SEND === '1';
+  const ppsCrediting: PayoutDeps['ppsCrediting'] = isPpsScheme(p.scheme)
+    ? {
+        scheme: p.scheme, network: config.network as NetworkName, feeBps: fee.bps,
+        blockFees: p.scheme === 'fpps' ? rpcBlockFees(chain) : undefined, feeWindowBlocks: p.fppsFeeWindowBlocks,
+      }
+    : undefined;
   const deps: PayoutDeps = {
     db, chain, wallet: new RpcPayoutWallet(walletRpc), network: config.network as NetworkName, scheme, fee,
     maturity: p.maturity, orphanConfirmations: p.orphanConfirmations, minimumPayout: BigInt(p.minimumPayout), maxPayoutThreshold: BigInt(p.maxPayoutThreshold), maxPaymentsPerBatch: p.maxPaymentsPerBatch,
-    reconcileGraceSeconds: p.reconcileGraceSeconds, logger, metrics,
+    reconcileGraceSeconds: p.reconcileGraceSeconds, logger, metrics, ppsCrediting,
     afterSend: crashAfterSend
       ? (label, txid) => {
           logger.warn({ label, txid }, 'LTCPOOL_TEST_CRASH_AFTER_SEND: killing this process before recording the txid');
@@ -82,6 +91,11 @@ export function formatSummary(s: PayoutRunSummary): string {
   for (const b of u.orphaned) out.push(`  orphaned   height ${b.height}  ${b.hash}`);
   for (const b of u.waiting) out.push(`  waiting    ${b.hash}  ${b.reason}`);
   for (const b of u.contested) out.push(`  contested  height ${b.height}  ${b.hash}  ${b.reason}`);
+  if (s.pps) {
+    out.push(s.pps.runId === null
+      ? `shares (${s.pps.scheme.toUpperCase()}): none credited (${s.pps.skipped ?? 'nothing new'})`
+      : `shares (${s.pps.scheme.toUpperCase()}): ${s.pps.shareCount} credited (seq ${s.pps.afterSeq + 1n}..${s.pps.throughSeq}), ${litoshisToLtc(s.pps.credited)} LTC to ${s.pps.addresses} address(es)`);
+  }
   for (const r of s.reconciled) out.push(`reconciled batch ${r.label}: ${r.action}${r.txid ? ` ${r.txid}` : ''}${r.detail ? ` (${r.detail})` : ''}`);
   out.push(`owed ${litoshisToLtc(s.owed)} LTC, wallet spendable ${s.spendable === null ? '?' : litoshisToLtc(s.spendable)} LTC, shortfall ${litoshisToLtc(s.shortfall)} LTC`);
   if (s.payments.length) {

@@ -29,10 +29,11 @@ export async function readPayoutThresholds(db: Db, minimum: bigint, maximum?: bi
   return out;
 }
 
-/** What the wallet must still hold for miners: matured credits minus payments that left the wallet. */
+/** What the wallet must still hold for miners: matured credits and PPS share credits minus payments that left the wallet. */
 export async function owedLitoshis(db: Db): Promise<bigint> {
   const res = await db.query<{ owed: string }>(
     `SELECT ((SELECT COALESCE(sum(c.amount), 0) FROM credits c JOIN blocks b ON b.id = c.block_id WHERE b.status = 'confirmed')
+           + (SELECT COALESCE(sum(amount), 0) FROM share_credits)
            - (SELECT COALESCE(sum(amount), 0) FROM payments WHERE status = 'sent'))::text AS owed`);
   return BigInt(res.rows[0].owed);
 }

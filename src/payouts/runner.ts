@@ -14,6 +14,7 @@ import { RpcError, type RpcClient } from '../chain/rpc.js';
 import type { Metrics } from '../ops/metrics.js';
 import { decodeAddress, type NetworkName } from '../work/address.js';
 import { insertBatch, markBatchFailed, markBatchSent, owedLitoshis, pendingBatches, readBalances, readPayoutThresholds } from './ledger.js';
+import { creditNewShares, type PpsCreditingDeps, type PpsRunSummary } from './pps-crediting.js';
 import { planPayments } from './plan.js';
 import { decideReconcile } from './reconcile.js';
 import type { FeeConfig, RewardScheme } from './types.js';
@@ -42,6 +43,8 @@ export interface PayoutDeps {
   logger?: pino.Logger;
   metrics?: Pick<Metrics, 'blocksTotal' | 'payoutsPaidLitoshisTotal' | 'payoutsPendingLitoshis' | 'payoutsFailedTotal' | 'walletShortfallLitoshis'>;
   now?: () => Date;
+  /** PPS/FPPS: credit the shares recorded since the last run, before anything else is looked at. */
+  ppsCrediting?: Omit<PpsCreditingDeps, 'db' | 'logger'>;
   /** Test hook: called right after sendmany returned, before the database learns the txid. */
   afterSend?: (label: string, txid: string) => void;
 }
@@ -61,6 +64,8 @@ export interface PayoutRunSummary {
   locked: boolean;
   unlocked: UnlockResult;
   reconciled: Array<{ batchId: number; label: string; action: 'sent' | 'failed' | 'wait'; txid?: string; detail?: string }>;
+  /** PPS/FPPS: this run's share crediting (null under PPLNS/PROP/SOLO). */
+  pps: PpsRunSummary | null;
   /** Matured credits minus sent payments, litoshis. */
   owed: bigint;
   spendable: bigint | null;
@@ -77,7 +82,7 @@ const emptyUnlock = (): UnlockResult => ({ confirmed: [], orphaned: [], immature
 export async function runPayoutOnce(deps: PayoutDeps): Promise<PayoutRunSummary> {
   const logger = deps.logger ?? pino({ level: 'silent' });
   const summary: PayoutRunSummary = {
-    locked: false, unlocked: emptyUnlock(), reconciled: [], owed: 0n, spendable: null, shortfall: 0n,
+    locked: false, unlocked: emptyUnlock(), reconciled: [], pps: null, owed: 0n, spendable: null, shortfall: 0n,
     payments: [], belowMinimum: 0, ok: true, errors: [],
   };
   const lockClient = await deps.db.connect();
@@ -129,13 +134,16 @@ async function runLocked(deps: PayoutDeps, logger: pino.Logger, summary: PayoutR
     }
   }
 
-  // 2. Follow found blocks on the chain; credit the matured ones.
+  // 2. PPS/FPPS: every share recorded since the last run is credited now, whatever becomes of the blocks.
+  if (deps.ppsCrediting) summary.pps = await creditNewShares({ ...deps.ppsCrediting, db: deps.db, logger });
+
+  // 3. Follow found blocks on the chain; credit the matured ones (under PPS/FPPS: to the pool).
   summary.unlocked = await unlockBlocks({
     db: deps.db, rpc: deps.chain, scheme: deps.scheme, fee: deps.fee, maturity: deps.maturity,
     orphanConfirmations: deps.orphanConfirmations, logger, metrics: deps.metrics,
   });
 
-  // 3. The wallet must hold everything the pool owes, or nothing is paid.
+  // 4. The wallet must hold everything the pool owes, or nothing is paid.
   summary.owed = await owedLitoshis(deps.db);
   summary.spendable = await deps.wallet.spendableBalance();
   summary.shortfall = summary.owed > summary.spendable ? summary.owed - summary.spendable : 0n;
@@ -148,7 +156,7 @@ async function runLocked(deps: PayoutDeps, logger: pino.Logger, summary: PayoutR
     return;
   }
 
-  // 4. Pay.
+  // 5. Pay.
   const balances = await readBalances(deps.db);
   const thresholds = await readPayoutThresholds(deps.db, deps.minimumPayout, deps.maxPayoutThreshold);
   const minimumFor = (address: string) => thresholds.get(address) ?? deps.minimumPayout;

@@ -17,7 +17,7 @@ export const WEIGHT_PER_DIFFICULTY = 1_000_000n;
  */
 export const SHARE_DIFFICULTY_PER_NETWORK_DIFFICULTY = 65_536n;
 
-export type SchemeName = 'pplns' | 'prop' | 'solo';
+export type SchemeName = 'pplns' | 'prop' | 'solo' | 'pps' | 'fpps';
 
 export interface PayoutShare {
   address: string;

@@ -20,6 +20,7 @@ import type pg from 'pg';
 import pino from 'pino';
 import { RpcError, type RpcClient } from '../chain/rpc.js';
 import type { Metrics } from '../ops/metrics.js';
+import { isPpsScheme } from './schemes/pps.js';
 import { loadShares } from './share-loader.js';
 import type { FeeConfig, RewardScheme, SplitResult } from './types.js';
 
@@ -174,7 +175,7 @@ async function creditBlock(deps: UnlockerDeps, row: BlockRow, confirmations: num
       const seq = await client.query<{ seq: string }>('SELECT seq::text AS seq FROM shares WHERE share_id = $1 ORDER BY seq LIMIT 1', [row.share_id]);
       if (seq.rows.length) blockSeq = BigInt(seq.rows[0].seq);
     }
-    if (blockSeq === null && deps.scheme.name !== 'solo') {
+    if (blockSeq === null && deps.scheme.name !== 'solo' && !isPpsScheme(deps.scheme.name)) {
       await client.query('ROLLBACK');
       return { kind: 'waiting', reason: row.share_id === null ? 'block has no share id' : `share ${row.share_id} is not in the shares table yet` };
     }
@@ -192,7 +193,9 @@ async function creditBlock(deps: UnlockerDeps, row: BlockRow, confirmations: num
     const shares = await loadShares(client, deps.scheme.sharesNeeded(context));
     const result = deps.scheme.split(context, shares);
     const credited = result.credits.reduce((s, c) => s + c.amount, 0n);
-    if (credited !== result.reward || result.reward !== context.reward) {
+    // PPS/FPPS: the shares were paid already; the reward is the pool's, no one is credited.
+    const expectedCredit = isPpsScheme(result.scheme) ? 0n : result.reward;
+    if (credited !== expectedCredit || result.reward !== context.reward) {
       throw new Error(`split of block ${row.hash} credits ${credited} of reward ${context.reward}`);
     }
     await client.query(

@@ -2,15 +2,17 @@ import type { RewardScheme, SchemeName } from '../types.js';
 import { createPplnsScheme, type PplnsOptions } from './pplns.js';
 import { propScheme } from './prop.js';
 import { soloScheme } from './solo.js';
+import { ppsBlockScheme } from './pps.js';
 
 export { createPplnsScheme, pplnsWindow, splitPplns, type PplnsInput, type PplnsOptions, type PplnsWindow } from './pplns.js';
 export { propScheme, splitProp, type PropInput } from './prop.js';
 export { soloScheme, splitSolo, type SoloInput } from './solo.js';
+export { isPpsScheme, ppsBlockScheme, type PpsSchemeName } from './pps.js';
 export * from './units.js';
 
-export const SCHEME_NAMES: readonly SchemeName[] = ['pplns', 'prop', 'solo'];
+export const SCHEME_NAMES: readonly SchemeName[] = ['pplns', 'prop', 'solo', 'pps', 'fpps'];
 
-/** The scheme named in config. PPLNS is the default. */
+/** The scheme named in config. PPLNS is the default. For PPS/FPPS this is the block side (the pool keeps the reward); shares are credited by pps-crediting.ts. */
 export function createScheme(name: SchemeName = 'pplns', options: PplnsOptions = {}): RewardScheme {
   switch (name) {
     case 'pplns':
@@ -19,6 +21,9 @@ export function createScheme(name: SchemeName = 'pplns', options: PplnsOptions =
       return propScheme;
     case 'solo':
       return soloScheme;
+    case 'pps':
+    case 'fpps':
+      return ppsBlockScheme(name);
     default:
       throw new RangeError(`unknown payout scheme ${JSON.stringify(name)} (expected one of ${SCHEME_NAMES.join(', ')})`);
   }

@@ -19,7 +19,7 @@
  * address is short of it by less than one litoshi plus 10^-18 litoshi per share.
  */
 import type { NetworkName } from '../../work/address.js';
-import { SHARE_DIFFICULTY_PER_NETWORK_DIFFICULTY } from '../types.js';
+import { SHARE_DIFFICULTY_PER_NETWORK_DIFFICULTY, type RewardScheme, type SplitResult } from '../types.js';
 import { parseDecimal } from './units.js';
 
 export type PpsSchemeName = 'pps' | 'fpps';
@@ -119,6 +119,8 @@ export interface PpsShare {
   networkDifficulty: number;
   /** Height of the job's block. */
   height: number;
+  /** Identical shares this entry stands for (same address, difficulties and height), default 1. */
+  count?: bigint;
 }
 
 export interface PpsCreditInput {
@@ -167,9 +169,11 @@ export function creditShares(input: PpsCreditInput): PpsCreditResult {
       if (valueCache.size > 100_000) valueCache.clear();
       valueCache.set(key, value);
     }
-    units.set(share.address, (units.get(share.address) ?? 0n) + value);
-    totalUnits += value;
-    shareCount++;
+    const n = share.count ?? 1n;
+    if (n < 1n) throw new RangeError(`share seq ${share.seq}: count ${n} is not >= 1`);
+    units.set(share.address, (units.get(share.address) ?? 0n) + value * n);
+    totalUnits += value * n;
+    shareCount += Number(n);
     if (firstSeq === null || share.seq < firstSeq) firstSeq = share.seq;
     if (lastSeq === null || share.seq > lastSeq) lastSeq = share.seq;
   }
@@ -187,3 +191,20 @@ export function creditShares(input: PpsCreditInput): PpsCreditResult {
   }
   return { credits, carry, totalUnits, creditedLitoshis, shareCount, firstSeq, lastSeq };
 }
+
+/**
+ * The block side of PPS/FPPS: the miners were paid for their shares already, so a matured block credits no one;
+ * its whole reward is the pool's (the unlocker records it in block_splits, and pool_ledger counts it).
+ */
+export function ppsBlockScheme(name: PpsSchemeName): RewardScheme {
+  return {
+    name,
+    sharesNeeded: () => ({ kind: 'none' }),
+    split: (block): SplitResult => ({
+      scheme: name, reward: block.reward, feeAmount: 0n, minerAmount: 0n, credits: [], windowWeight: null, totalWeight: 0n,
+      shareCount: 0, firstSeq: null, lastSeq: null, finderFallback: false,
+    }),
+  };
+}
+
+export const isPpsScheme = (name: string): name is PpsSchemeName => name === 'pps' || name === 'fpps';

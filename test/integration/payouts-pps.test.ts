@@ -1,0 +1,176 @@
+/**
+ * PPS end to end on regtest: three test miners mine through a real pool into PostgreSQL; a payout run credits
+ * every share at once with its expected value (compared with a computation written here from the shares table
+ * alone) and pays it through litecoind's wallet while the pool's blocks are still immature; later shares are
+ * credited by a later run, none twice; matured blocks pay the pool, and the ledger shows its luck.
+ */
+import pino from 'pino';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig, type Config } from '../../src/ops/config.js';
+import { createMetrics } from '../../src/ops/metrics.js';
+import { createPayoutContext, runPayoutOnce, type PayoutRunSummary } from '../../src/payouts/cli.js';
+import { createPool } from '../../src/store/db.js';
+import { migrate } from '../../src/store/migrations.js';
+import { makeRpc, startRegtest, type RegtestNode, type RpcCall } from '../harness/litecoind.js';
+import { startPostgres, type TestDatabase } from '../harness/postgres.js';
+import { mineThroughPool } from '../support/payouts.js';
+
+const UNRELATED = 'rltc1qc25zkuslfurlm2p408py7lv2hm8e4cvll726mg'; // in no wallet
+const FEE_BPS = 200n; // feePercent 2
+const UNITS = 10n ** 18n;
+
+let node: RegtestNode;
+let server: TestDatabase;
+let db: pg.Pool;
+let minersWallet: RpcCall;
+let payoutAddress: string;
+let minerAddresses: string[];
+
+function payoutConfig(extra: Record<string, unknown> = {}): Config {
+  return parseConfig({
+    network: 'regtest',
+    pool: { address: payoutAddress },
+    node: { rpcUrl: node.rpcUrl },
+    database: { url: server.url },
+    http: { port: 0 },
+    log: { level: 'warn' },
+    payouts: { scheme: 'pps', feePercent: 2, minimumPayout: '1000', maturity: 100, walletName: 'pool', ...extra },
+  });
+}
+
+async function payoutRun(extra: Record<string, unknown> = {}): Promise<PayoutRunSummary> {
+  const context = await createPayoutContext(payoutConfig(extra), { logger: pino({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }) });
+  return runPayoutOnce(context.deps).finally(() => context.close());
+}
+
+const rows = async <T extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> => (await db.query<T>(sql, params)).rows;
+
+/** A decimal as PostgreSQL prints a float8 ('1e-05', '4.656542373373228e-10', '2400000') → numerator/denominator. */
+function fraction(text: string): [bigint, bigint] {
+  const m = /^(\d+)(?:\.(\d+))?(?:e([+-]?\d+))?$/.exec(text);
+  if (!m) throw new Error(`not a decimal: ${text}`);
+  const exp = Number(m[3] ?? 0) - (m[2] ?? '').length;
+  const digits = BigInt(m[1] + (m[2] ?? ''));
+  return exp >= 0 ? [digits * 10n ** BigInt(exp), 1n] : [digits, 10n ** BigInt(-exp)];
+}
+
+/**
+ * What PPS owes each address for the shares with seq <= throughSeq: per share subsidy(height) × d / (D × 65536)
+ * less 2 %, floored to 10^-18 litoshi, summed per address, whole litoshis credited. Regtest halves every 150 blocks.
+ */
+async function expectedPps(throughSeq: bigint): Promise<{ credits: Map<string, bigint>; exact: Map<string, [bigint, bigint]> }> {
+  const shares = await rows<{ address: string; d: string; nd: string; height: number }>(
+    'SELECT address, difficulty::text AS d, network_difficulty::text AS nd, height FROM shares WHERE seq <= $1', [throughSeq.toString()]);
+  const units = new Map<string, bigint>();
+  const exact = new Map<string, [bigint, bigint]>();
+  for (const s of shares) {
+    const subsidy = (50n * 100_000_000n) >> BigInt(Math.floor(s.height / 150));
+    const [dn, dd] = fraction(s.d);
+    const [nn, nd] = fraction(s.nd);
+    const num = subsidy * dn * nd * (10_000n - FEE_BPS);
+    const den = dd * nn * 65_536n * 10_000n;
+    units.set(s.address, (units.get(s.address) ?? 0n) + (num * UNITS) / den);
+    const [en, ed] = exact.get(s.address) ?? [0n, 1n];
+    exact.set(s.address, [en * den + num * ed, ed * den]);
+  }
+  return { credits: new Map([...units].map(([a, u]) => [a, u / UNITS])), exact };
+}
+
+async function storedShareCredits(): Promise<Map<string, bigint>> {
+  const r = await rows<{ address: string; amount: string }>('SELECT address, sum(amount)::text AS amount FROM share_credits GROUP BY address');
+  return new Map(r.map((x) => [x.address, BigInt(x.amount)]));
+}
+
+const received = async (address: string): Promise<bigint> =>
+  BigInt(Math.round((await minersWallet<number>('getreceivedbyaddress', [address, 1])) * 1e8));
+
+beforeAll(async () => {
+  const [regtest, database] = await Promise.all([startRegtest(), startPostgres()]);
+  node = regtest;
+  server = database;
+  db = createPool({ url: server.url, max: 3 });
+  await migrate(db);
+  payoutAddress = await node.newAddress('bech32'); // wallet 'pool': it holds the regtest coins, so it can pay at once
+  await node.rpc('createwallet', ['miners']);
+  minersWallet = makeRpc(node.rpcPort, node.rpcUser, node.rpcPassword, '/wallet/miners');
+  minerAddresses = [];
+  for (let i = 0; i < 3; i++) minerAddresses.push(await minersWallet<string>('getnewaddress', ['', 'bech32']));
+}, 120_000);
+
+afterAll(async () => {
+  await db?.end();
+  await server?.stop();
+  await node?.stop();
+});
+
+describe('PPS on regtest + PostgreSQL', () => {
+  it('credits every share once with its expected value and pays it before any block matures; matured blocks pay the pool', async () => {
+    await mineThroughPool({ node, payoutAddress, minerAddresses, databaseUrl: server.url, blocks: 2 });
+    const [{ n: firstShares }] = await rows<{ n: string }>('SELECT count(*)::text AS n FROM shares');
+
+    const first = await payoutRun();
+    expect(first.errors).toEqual([]);
+    expect(first.unlocked.confirmed).toEqual([]); // nothing matured yet
+    expect(first.unlocked.immature).toBeGreaterThanOrEqual(2);
+    expect(first.pps?.shareCount).toBe(Number(firstShares));
+
+    const want = await expectedPps(first.pps!.throughSeq);
+    const stored = await storedShareCredits();
+    expect(stored).toEqual(want.credits);
+    for (const [address, [num, den]] of want.exact) {
+      const credited = stored.get(address) ?? 0n;
+      expect(credited * den <= num, `${address}: never above the exact value`).toBe(true);
+      expect((credited + 1n) * den > num, `${address}: short by less than a litoshi`).toBe(true);
+    }
+    expect([...stored.keys()].sort()).toEqual([...minerAddresses].sort());
+
+    // Paid at once, from the wallet's own coins, while every pool block is immature.
+    const sent = new Map(first.payments.filter((p) => p.status === 'sent').map((p) => [p.address, p.amount]));
+    expect(sent).toEqual(stored);
+    await node.mine(1, UNRELATED);
+    for (const [address, amount] of sent) expect(await received(address), `received by ${address}`).toBe(amount);
+
+    // Nothing new: nothing credited, nothing paid.
+    const idle = await payoutRun();
+    expect(idle.pps?.runId).toBeNull();
+    expect(idle.payments).toEqual([]);
+
+    // More shares: a later run credits exactly those.
+    await mineThroughPool({ node, payoutAddress, minerAddresses, databaseUrl: server.url, blocks: 1 });
+    const second = await payoutRun();
+    expect(second.errors).toEqual([]);
+    const [{ n: allShares, max }] = await rows<{ n: string; max: string }>('SELECT count(*)::text AS n, max(seq)::text AS max FROM shares');
+    expect(second.pps?.afterSeq).toBe(first.pps!.throughSeq);
+    expect(first.pps!.shareCount + second.pps!.shareCount).toBe(Number(allShares));
+    const runs = await rows<{ after: string; through: string }>('SELECT after_seq::text AS after, through_seq::text AS through FROM share_credit_runs ORDER BY id');
+    expect(runs.map((r) => [r.after, r.through])).toEqual([['0', first.pps!.throughSeq.toString()], [first.pps!.throughSeq.toString(), max]]);
+    // The carry makes two runs credit what one run over all the shares would.
+    expect(await storedShareCredits()).toEqual((await expectedPps(BigInt(max))).credits);
+
+    // A credit is final.
+    await expect(db.query('DELETE FROM share_credits')).rejects.toThrow(/append-only/);
+    await expect(db.query('UPDATE share_credits SET amount = 1')).rejects.toThrow(/append-only/);
+    // A run overlapping an earlier one is refused by the database itself.
+    await expect(db.query(`INSERT INTO share_credit_runs (scheme, after_seq, through_seq, share_count, fee_bps, value_units, credited)
+      VALUES ('pps', 1, 2, 1, 200, 0, 0)`)).rejects.toThrow(/conflicting key value violates exclusion constraint/);
+
+    // Maturity: the pool's blocks pay the pool, no miner is credited again.
+    const before = await storedShareCredits();
+    await node.mine(100, UNRELATED);
+    const matured = await payoutRun();
+    expect(matured.errors).toEqual([]);
+    expect(matured.unlocked.confirmed.length).toBeGreaterThanOrEqual(3);
+    expect(matured.unlocked.confirmed.every((b) => b.credits === 0)).toBe(true);
+    expect(await storedShareCredits()).toEqual(before);
+    const [{ credits }] = await rows<{ credits: string }>('SELECT count(*)::text AS credits FROM credits');
+    expect(credits).toBe('0');
+    const [rewards] = await rows<{ total: string; n: string }>(`SELECT sum(reward_litoshis)::text AS total, count(*)::text AS n FROM blocks WHERE status = 'confirmed'`);
+    const [ledger] = await rows<{ rewards_received: string; share_credits: string; luck: string; blocks_received: string }>('SELECT * FROM pool_ledger');
+    const credited = [...before.values()].reduce((a, b) => a + b, 0n);
+    expect(ledger.rewards_received).toBe(rewards.total);
+    expect(ledger.blocks_received).toBe(rewards.n);
+    expect(BigInt(ledger.share_credits)).toBe(credited);
+    expect(BigInt(ledger.luck)).toBe(BigInt(rewards.total) - credited);
+  });
+});
