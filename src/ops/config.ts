@@ -461,7 +461,9 @@ function checkFee(raw: Raw, problems: string[]): void {
     return;
   }
   const recipients = payouts?.feeAddresses;
-  if (bps > 0n && (!Array.isArray(recipients) || recipients.length === 0)) {
+  // PPS/FPPS: the fee is taken off each share's value and stays in the pool's wallet; no fee address is paid.
+  const poolKeepsFee = payouts?.scheme === 'pps' || payouts?.scheme === 'fpps';
+  if (bps > 0n && !poolKeepsFee && (!Array.isArray(recipients) || recipients.length === 0)) {
     problems.push(`payouts.feeAddresses: a fee of ${percent}% needs at least one fee address (or set payouts.feePercent to 0)`);
   }
 }

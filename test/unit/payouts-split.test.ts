@@ -95,7 +95,8 @@ describe('scheme plumbing', () => {
 
   it('defaults to PPLNS and rejects unknown names', () => {
     expect(createScheme().name).toBe('pplns');
-    expect(() => createScheme('pps' as SchemeName)).toThrow(/unknown payout scheme "pps"/);
+    expect(() => createScheme('pplns2' as SchemeName)).toThrow(/unknown payout scheme "pplns2"/);
+    expect(createScheme('pps').name).toBe('pps');
   });
 
   it('PPLNS without a network difficulty is a clear error', () => {
