@@ -32,7 +32,7 @@ export function benchOpensslOneThread(seconds = 3): PerCore {
 }
 
 /** The kernel on this thread, 64 headers per call. */
-export function benchKernelOneThread(seconds = 3): PerCore & { lanes: number } {
+export function benchKernelOneThread(seconds = 3): PerCore & { lanes: number; wideLanes: number } {
   const kernel = new ScryptKernel();
   const input = randomBytes(80 * 64);
   const output = Buffer.alloc(32 * 64);
@@ -41,7 +41,7 @@ export function benchKernelOneThread(seconds = 3): PerCore & { lanes: number } {
     kernel.hashInto(input, 0, 64, output, 0);
     return 64;
   });
-  return { ...r, lanes: kernel.lanes };
+  return { ...r, lanes: kernel.lanes, wideLanes: kernel.wideLanes };
 }
 
 /**

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 /**
  * The WebAssembly SIMD128 Scrypt kernel (native/scrypt-simd/scrypt.c, built by native/scrypt-simd/build.sh
  * into scrypt-simd.wasm next to this file). Litecoin's parameters only: scrypt(header, header, N=1024, r=1,
- * p=1, dkLen=32) of 80-byte headers, hashed `lanes` at a time interleaved. Synchronous: run it on a worker
+ * p=1, dkLen=32) of 80-byte headers, interleaved: 8 at a time, a last group of 4 or fewer 4 at a time. Synchronous: run it on a worker
  * thread (see SimdPool), never on the event loop of a busy pool.
  */
 export const KERNEL_WASM_URL = new URL('./scrypt-simd.wasm', import.meta.url);
@@ -14,6 +14,7 @@ interface KernelExports {
   out_ptr(): number;
   max_batch(): number;
   lanes(): number;
+  wide_lanes(): number;
   scrypt_batch(count: number): number;
 }
 
@@ -38,8 +39,10 @@ export function simdSupported(): boolean {
 export class ScryptKernel {
   /** Headers the kernel takes per call. */
   readonly maxBatch: number;
-  /** Headers hashed together (the interleave); a batch is padded up to a multiple of this. */
+  /** The narrow group: a batch's last group is padded up to a multiple of this. */
   readonly lanes: number;
+  /** Headers hashed together while more than `lanes` remain. */
+  readonly wideLanes: number;
   private readonly exports: KernelExports;
 
   constructor(module: WebAssembly.Module = kernelModule()) {
@@ -47,6 +50,7 @@ export class ScryptKernel {
     this.exports = instance.exports as unknown as KernelExports;
     this.maxBatch = this.exports.max_batch();
     this.lanes = this.exports.lanes();
+    this.wideLanes = this.exports.wide_lanes();
   }
 
   /**

@@ -21,8 +21,9 @@ describe('WebAssembly SIMD Scrypt kernel', () => {
 
   const kernel = new ScryptKernel();
 
-  it('interleaves 4 lanes and takes 256 headers per call', () => {
+  it('interleaves 8 lanes (4 for a last group of 4 or fewer) and takes 256 headers per call', () => {
     expect(kernel.lanes).toBe(4);
+    expect(kernel.wideLanes).toBe(8);
     expect(kernel.maxBatch).toBe(256);
   });
 
@@ -42,15 +43,15 @@ describe('WebAssembly SIMD Scrypt kernel', () => {
     expect(out.map((o) => o.toString('hex'))).toEqual(rows.map((r) => r.scrypt_hash_raw_hex));
   });
 
-  it.each([1, 2, 3, 4, 5, 7, 8, 9, 255, 256, 257, 600])('a batch of %i keeps every result in its place', (n) => {
+  it.each([1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 16, 255, 256, 257, 600])('a batch of %i keeps every result in its place', (n) => {
     const hs = Array.from({ length: n }, (_, i) => {
       const h = Buffer.alloc(80, i & 0xff);
       h.writeUInt32LE(Math.imul(i, 2654435761) >>> 0, 76);
       return h;
     });
     const out = kernel.hash(hs);
-    // OpenSSL is checked on a sample (first, last, and around each 4-lane group and 256-header call edge).
-    const sample = new Set([0, 1, 2, 3, 4, n - 1, 255, 256, 257, 511, 512].filter((i) => i >= 0 && i < n));
+    // OpenSSL is checked on a sample (first, last, and around each 8- and 4-lane group and 256-header call edge).
+    const sample = new Set([0, 1, 2, 3, 4, 5, 7, 8, 9, 11, 12, n - 1, 255, 256, 257, 511, 512].filter((i) => i >= 0 && i < n));
     for (const i of sample) expect(out[i].toString('hex'), `header ${i} of ${n}`).toBe(openssl(hs[i]).toString('hex'));
     // Distinct inputs, distinct outputs: no lane's result was written into another's place.
     expect(new Set(out.map((o) => o.toString('hex'))).size).toBe(n);
