@@ -160,6 +160,11 @@ export function createMetrics(options: CreateMetricsOptions = {}) {
     }),
     bansTotal: new Counter({ name: 'ltcpool_bans_total', help: 'IP bans issued', registers }),
     bannedIps: new Gauge({ name: 'ltcpool_banned_ips', help: 'IPs currently banned', registers }),
+    tlsProbesTotal: new Counter({
+      name: 'ltcpool_tls_probes_total',
+      help: 'TLS ClientHellos on plain Stratum ports (clients probing for TLS), closed without ban score',
+      registers,
+    }),
   };
 
   // Zero every fixed label value so each series exists from the start: rate() and absent-based alerts work

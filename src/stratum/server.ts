@@ -94,7 +94,10 @@ export class StratumServer {
       onWorkerAdded: (_s, address) => this.onWorkerAdded(address),
       onSubmitResult: (_s: Session, _o: SubmitOutcome) => undefined,
       onProtocolError: (s, reason) => this.onProtocolError(s, reason),
-      onTlsProbe: (s) => this.options.logger.debug({ ip: s.ip, session: s.id }, 'TLS ClientHello on a plain port: closed without ban score'),
+      onTlsProbe: (s) => {
+        this.options.metrics.tlsProbesTotal.inc();
+        this.options.logger.debug({ ip: s.ip, session: s.id }, 'TLS ClientHello on a plain port: closed without ban score');
+      },
       onClose: (s) => this.onSessionClosed(s),
     };
     this.bans = new BanList({

@@ -8,7 +8,7 @@ import { sha256d } from '../../src/work/bytes.js';
 import { difficultyToTarget } from '../../src/work/difficulty.js';
 import { merkleBranch } from '../../src/work/merkle.js';
 import { FIXTURE_ADDRESS, startFixturePool, type FixturePool } from '../load/fixture-pool.js';
-import { waitFor } from '../support/pool.js';
+import { metricValue, waitFor } from '../support/pool.js';
 import { RawClient } from './hardening-client.js';
 
 const USER = `${FIXTURE_ADDRESS}.rig`;
@@ -53,6 +53,7 @@ describe('TLS ClientHello on a plain port (bfgminer on stratum+tcp)', () => {
     expect(prober.tlsProbes).toBe(100);
     expect(p.server.bans.score('127.0.0.1')).toBe(0);
     expect(p.server.bans.isBanned('127.0.0.1')).toBe(false);
+    expect(await metricValue(p.metrics, 'ltcpool_tls_probes_total')).toBe(100);
     const share = await prober.findShare();
     expect((await prober.submit(share)).result).toBe(true);
     // an unrelated miner on the same address is served

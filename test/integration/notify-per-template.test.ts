@@ -20,15 +20,15 @@ afterAll(async () => {
 });
 
 describe('one mining.notify per new template', () => {
-  it('after a found block: the submitblock refresh, the long poll and the tip poll give one job, not one each', async () => {
+  it('after a found block: the submitblock refresh and the tip poll (and the long poll when on) give one job, not one each', async () => {
     const miner = new TestMiner({ host: '127.0.0.1', port: pool.stratumPort, username: `${minerAddress}.rig`, hashrate: 20 });
     try {
       expect((await miner.start()).result).toBe(true);
       miner.startMining();
       const found = await waitFor('an accepted block', () => pool.blocks.outcomes.find((o) => o.accepted), 60_000);
       await miner.stopMining();
-      // the refresh after submitblock, the long poll's answer and the next tip polls (every 250 ms) all land in here,
-      // and a periodic refresh (refreshSeconds 2) too
+      // the refresh after submitblock and the next tip polls (every 250 ms) all land in here, and a periodic
+      // refresh (refreshSeconds 2) too
       await new Promise((r) => setTimeout(r, 2600));
       const onNewBlock = miner.notifications
         .filter((n) => n.method === 'mining.notify')

@@ -31,6 +31,7 @@ const CONVENTION_METRICS: [string, 'gauge' | 'counter' | 'histogram', string[]][
   ['ltcpool_wallet_shortfall_litoshis', 'gauge', []],
   ['ltcpool_bans_total', 'counter', []],
   ['ltcpool_banned_ips', 'gauge', []],
+  ['ltcpool_tls_probes_total', 'counter', []],
 ];
 
 describe('metrics registry', () => {
