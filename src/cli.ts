@@ -12,6 +12,7 @@ commands:
                                               unlock matured blocks, credit miners, pay
   payouts   [--config <file>] --release <address|all>
                                               return set-aside payments to the balances
+  payouts   [--config <file>] --history        the audit trail: payout batches, releases, money config changes
   demo      [--short]                         a whole pool on regtest, nothing to set up
 
 Configuration comes from the JSON file (see config/) and the environment:
@@ -64,6 +65,7 @@ async function main(argv: string[]): Promise<number> {
       once: { type: 'boolean' },
       interval: { type: 'string' },
       release: { type: 'string' },
+      history: { type: 'boolean' },
       short: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -82,7 +84,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'payouts': {
       const { payoutsCommand } = await import('./payouts/cli.js');
-      return payoutsCommand(readConfig(values.config), { once: values.once === true, interval: values.interval, release: values.release });
+      return payoutsCommand(readConfig(values.config), { once: values.once === true, interval: values.interval, release: values.release, history: values.history === true });
     }
     case 'demo': {
       const { runDemo } = await import('./demo.js');

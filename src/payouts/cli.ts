@@ -9,6 +9,7 @@ import { createPool } from '../store/db.js';
 import { checkSchema } from '../store/migrations.js';
 import type { NetworkName } from '../work/address.js';
 import { litoshisToLtc } from './amounts.js';
+import { auditActor, moneyConfig, readAudit, type AuditRow } from './audit.js';
 import { releaseSetAside } from './ledger.js';
 import { runPayoutOnce, type PayoutDeps, type PayoutRunSummary } from './runner.js';
 import { createScheme, isPpsScheme, resolveFeeConfig } from './schemes/index.js';
@@ -24,7 +25,7 @@ export interface PayoutContext {
 }
 
 /** Builds the runner's dependencies from config (database pool, node and wallet RPC clients). */
-export async function createPayoutContext(config: Config, o: { logger?: pino.Logger; metrics?: Metrics } = {}): Promise<PayoutContext> {
+export async function createPayoutContext(config: Config, o: { logger?: pino.Logger; metrics?: Metrics; command?: string } = {}): Promise<PayoutContext> {
   if (!config.database.url) throw new Error('database.url: required for payouts (or set DATABASE_URL)');
   const logger = o.logger ?? createLogger('payouts');
   const metrics = o.metrics ?? defaultMetrics;
@@ -64,6 +65,7 @@ export async function createPayoutContext(config: Config, o: { logger?: pino.Log
     db, chain, wallet: new RpcPayoutWallet(walletRpc), network: config.network as NetworkName, scheme, fee,
     maturity: p.maturity, orphanConfirmations: p.orphanConfirmations, minimumPayout: BigInt(p.minimumPayout), maxPayoutThreshold: BigInt(p.maxPayoutThreshold), maxPaymentsPerBatch: p.maxPaymentsPerBatch,
     reconcileGraceSeconds: p.reconcileGraceSeconds, logger, metrics, ppsCrediting,
+    audit: { actor: auditActor(o.command ?? 'payouts', config), money: moneyConfig(config) },
     afterSend: crashAfterSend
       ? (label, txid) => {
           logger.warn({ label, txid }, 'LTCPOOL_TEST_CRASH_AFTER_SEND: killing this process before recording the txid');
@@ -114,15 +116,16 @@ export function formatSummary(s: PayoutRunSummary): string {
   return out.join('\n');
 }
 
-export async function payoutsCommand(config: Config, opts: { once: boolean; interval?: string; release?: string }): Promise<number> {
-  if ([opts.once, opts.interval !== undefined, opts.release !== undefined].filter(Boolean).length !== 1) {
-    console.error('payouts: give exactly one of --once, --interval <seconds> or --release <address|all>');
+export async function payoutsCommand(config: Config, opts: { once: boolean; interval?: string; release?: string; history?: boolean }): Promise<number> {
+  if ([opts.once, opts.interval !== undefined, opts.release !== undefined, opts.history === true].filter(Boolean).length !== 1) {
+    console.error('payouts: give exactly one of --once, --interval <seconds>, --release <address|all> or --history');
     return 2;
   }
   const logger = createLogger('payouts');
+  if (opts.history) return historyCommand(config, logger);
   if (opts.release !== undefined) return releaseCommand(config, opts.release, logger);
   if (opts.once) {
-    const context = await createPayoutContext(config, { logger });
+    const context = await createPayoutContext(config, { logger, command: 'payouts --once' });
     try {
       const summary = await runPayoutOnce(context.deps);
       console.log(formatSummary(summary));
@@ -141,9 +144,9 @@ export async function payoutsCommand(config: Config, opts: { once: boolean; inte
 }
 
 async function releaseCommand(config: Config, which: string, logger: pino.Logger): Promise<number> {
-  const context = await createPayoutContext(config, { logger });
+  const context = await createPayoutContext(config, { logger, command: 'payouts --release' });
   try {
-    const released = await releaseSetAside(context.deps.db, which === 'all' ? null : which);
+    const released = await releaseSetAside(context.deps.db, which === 'all' ? null : which, context.deps.audit?.actor);
     if (released.length === 0) {
       console.log(`payouts: no set-aside payments${which === 'all' ? '' : ` for ${which}`}`);
       return which === 'all' ? 0 : 1;
@@ -157,7 +160,7 @@ async function releaseCommand(config: Config, which: string, logger: pino.Logger
 }
 
 async function runForever(config: Config, seconds: number, logger: pino.Logger): Promise<void> {
-  const context = await createPayoutContext(config, { logger });
+  const context = await createPayoutContext(config, { logger, command: 'payouts --interval' });
   const http = config.http.enabled
     ? await startHttpServer({ host: config.http.host, port: config.http.port, readiness: [], logger: logger.child({ module: 'http' }) })
     : undefined;
@@ -192,4 +195,42 @@ async function runForever(config: Config, seconds: number, logger: pino.Logger):
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
   tick();
+}
+
+/** One line per audit row, newest first (`ltcpool payouts --history`). */
+export function formatHistory(rows: readonly AuditRow[]): string {
+  if (rows.length === 0) return 'audit: no entries yet';
+  const out = [`${'id'.padStart(5)}  ${'at (UTC)'.padEnd(19)}  ${'kind'.padEnd(13)}  ${'config'.padEnd(8)}  by / what`];
+  for (const r of rows) {
+    const d = r.detail as Record<string, unknown>;
+    let what: string;
+    if (r.kind === 'payout_batch') {
+      const statuses = Object.entries(r.outcome?.statuses ?? {}).map(([s, n]) => `${n} ${s}`).join(', ');
+      what = `batch ${String(d.label)}: ${String(d.count)} payment(s) ${litoshisToLtc(BigInt(String(d.total)))} LTC, now ${statuses || 'unknown'}` +
+        (r.outcome?.txid ? `, txid ${r.outcome.txid}` : '');
+    } else if (r.kind === 'release') {
+      what = `released ${String(d.which)}: ${String(d.count)} payment(s) ${litoshisToLtc(BigInt(String(d.total)))} LTC back to the balances`;
+    } else {
+      const m = d.money as Record<string, unknown>;
+      const fees = (m.feeAddresses as Array<{ address: string; weight: number }>).map((f) => `${f.address}×${f.weight}`).join(' ') || 'none';
+      what = `${d.previous ? `changed ${(d.changed as string[]).join(', ')}` : 'first record'}: scheme ${String(m.scheme)}, fee ${String(m.feePercent)}% to ${fees}, ` +
+        `minimum ${litoshisToLtc(BigInt(String(m.minimumPayout)))} LTC, maturity ${String(m.maturity)}`;
+    }
+    const at = r.at.toISOString().replace('T', ' ').slice(0, 19);
+    out.push(`${String(r.id).padStart(5)}  ${at}  ${r.kind.padEnd(13)}  ${r.configHash.slice(0, 8)}  ${r.process} on ${r.host}`);
+    out.push(`${' '.repeat(5 + 2 + 19 + 2 + 13 + 2 + 8 + 2)}${what}`);
+  }
+  return out.join('\n');
+}
+
+async function historyCommand(config: Config, logger: pino.Logger): Promise<number> {
+  if (!config.database.url) throw new ConfigError(['database.url: required for payouts --history (or set DATABASE_URL)']);
+  const db = createPool({ url: config.database.url, max: 1, logger, applicationName: 'ltcpool-payouts-history' });
+  try {
+    await checkSchema(db, { logger });
+    console.log(formatHistory(await readAudit(db, 100)));
+    return 0;
+  } finally {
+    await db.end();
+  }
 }

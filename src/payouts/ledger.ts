@@ -3,6 +3,7 @@
  * A balance is never stored: it is the `balances` view over credits and payments.
  */
 import type pg from 'pg';
+import { appendAudit, type AuditActor } from './audit.js';
 import type { Balance } from './plan.js';
 import type { PendingBatch } from './reconcile.js';
 
@@ -56,7 +57,7 @@ export async function pendingBatches(db: Db): Promise<PendingBatch[]> {
 export interface NewPayment { address: string; amount: bigint; status: 'pending' | 'set_aside'; error?: string }
 
 /** Records a batch and its payments in one transaction (before any wallet call). Returns the batch id. */
-export async function insertBatch(db: pg.Pool, label: string, payments: readonly NewPayment[]): Promise<number> {
+export async function insertBatch(db: pg.Pool, label: string, payments: readonly NewPayment[], audit?: AuditActor): Promise<number> {
   const client = await db.connect();
   try {
     await client.query('BEGIN');
@@ -67,6 +68,14 @@ export async function insertBatch(db: pg.Pool, label: string, payments: readonly
          SELECT $1, a, m, s, e FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[]) AS u(a, m, s, e)`,
       [id, payments.map((p) => p.address), payments.map((p) => p.amount.toString()), payments.map((p) => p.status),
         payments.map((p) => p.error ?? null)]);
+    // The audit row commits with the batch, so there is exactly one per batch whatever happens next.
+    if (audit) {
+      await appendAudit(client, audit, 'payout_batch', {
+        label, batchId: id, status: payments[0]?.status ?? 'pending', count: payments.length,
+        total: payments.reduce((s, p) => s + p.amount, 0n).toString(),
+        payments: payments.map((p) => ({ address: p.address, amount: p.amount.toString(), ...(p.error ? { reason: p.error.slice(0, 200) } : {}) })),
+      });
+    }
     await client.query('COMMIT');
     return id;
   } catch (error) {
@@ -107,10 +116,28 @@ export async function markBatchFailed(db: Db, batchId: number, reason: string): 
  * Returns set-aside payments (all, or one address's) to the balances: they become failed payments with the
  * reason on record, so the next run pays them (or sets them aside again if the cause is still there).
  */
-export async function releaseSetAside(db: Db, address: string | null): Promise<Array<{ address: string; amount: bigint }>> {
-  const res = await db.query<{ address: string; amount: string }>(
-    `UPDATE payments SET status = 'failed', error = left('released by operator; was: ' || coalesce(error, ''), 1000), updated_at = now()
-     WHERE status = 'set_aside' AND ($1::text IS NULL OR address = $1) RETURNING address, amount::text`,
-    [address]);
-  return res.rows.map((r) => ({ address: r.address, amount: BigInt(r.amount) }));
+export async function releaseSetAside(db: pg.Pool, address: string | null, audit?: AuditActor): Promise<Array<{ address: string; amount: bigint }>> {
+  const client = await db.connect();
+  try {
+    await client.query('BEGIN');
+    const res = await client.query<{ address: string; amount: string; label: string }>(
+      `UPDATE payments p SET status = 'failed', error = left('released by operator; was: ' || coalesce(p.error, ''), 1000), updated_at = now()
+         FROM payment_batches b
+       WHERE b.id = p.batch_id AND p.status = 'set_aside' AND ($1::text IS NULL OR p.address = $1) RETURNING p.address, p.amount::text, b.label`,
+      [address]);
+    const released = res.rows.map((r) => ({ address: r.address, amount: BigInt(r.amount), label: r.label }));
+    if (audit && released.length > 0) {
+      await appendAudit(client, audit, 'release', {
+        which: address ?? 'all', count: released.length, total: released.reduce((s, r) => s + r.amount, 0n).toString(),
+        payments: released.map((r) => ({ address: r.address, amount: r.amount.toString(), batch: r.label })),
+      });
+    }
+    await client.query('COMMIT');
+    return released.map(({ address: a, amount }) => ({ address: a, amount }));
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
 }

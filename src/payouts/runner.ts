@@ -13,6 +13,7 @@ import pino from 'pino';
 import { RpcError, type RpcClient } from '../chain/rpc.js';
 import type { Metrics } from '../ops/metrics.js';
 import { decodeAddress, type NetworkName } from '../work/address.js';
+import { auditConfigIfChanged, type AuditActor, type MoneyConfig } from './audit.js';
 import { insertBatch, markBatchFailed, markBatchSent, owedLitoshis, pendingBatches, readBalances, readPayoutThresholds } from './ledger.js';
 import { creditNewShares, type PpsCreditingDeps, type PpsRunSummary } from './pps-crediting.js';
 import { planPayments } from './plan.js';
@@ -45,6 +46,8 @@ export interface PayoutDeps {
   now?: () => Date;
   /** PPS/FPPS: credit the shares recorded since the last run, before anything else is looked at. */
   ppsCrediting?: Omit<PpsCreditingDeps, 'db' | 'logger'>;
+  /** Who runs (audit rows) and the money-relevant settings in force (a change is audited at the next run). */
+  audit?: { actor: AuditActor; money: MoneyConfig };
   /** Test hook: called right after sendmany returned, before the database learns the txid. */
   afterSend?: (label: string, txid: string) => void;
 }
@@ -111,6 +114,11 @@ async function runLocked(deps: PayoutDeps, logger: pino.Logger, summary: PayoutR
     summary.errors.push(message);
     logger.error(context, message);
   };
+
+  // 0. A change of the settings that decide who gets what is audited before they are used.
+  if (deps.audit && (await auditConfigIfChanged(deps.db, deps.audit.actor, deps.audit.money))) {
+    logger.warn({ money: deps.audit.money, configHash: deps.audit.actor.configHash }, 'money-relevant configuration changed: recorded in the audit table');
+  }
 
   // 1. Settle what a previous run left pending, before anything could pay the same balance again.
   for (const batch of await pendingBatches(deps.db)) {
@@ -183,7 +191,7 @@ async function runLocked(deps: PayoutDeps, logger: pino.Logger, summary: PayoutR
 
   if (plan.setAside.length) {
     const label = newLabel('setaside');
-    const batchId = await insertBatch(deps.db, label, plan.setAside.map((p) => ({ address: p.address, amount: p.amount, status: 'set_aside', error: p.reason })));
+    const batchId = await insertBatch(deps.db, label, plan.setAside.map((p) => ({ address: p.address, amount: p.amount, status: 'set_aside', error: p.reason })), deps.audit?.actor);
     for (const p of plan.setAside) {
       logger.error({ address: p.address, amount: p.amount.toString(), reason: p.reason, batch: label }, 'payment set aside: bad address');
       summary.payments.push({ batchId, label, address: p.address, amount: p.amount, status: 'set_aside', error: p.reason });
@@ -192,7 +200,7 @@ async function runLocked(deps: PayoutDeps, logger: pino.Logger, summary: PayoutR
 
   for (const batch of plan.batches) {
     const label = newLabel('payout');
-    const batchId = await insertBatch(deps.db, label, batch.map((p) => ({ ...p, status: 'pending' })));
+    const batchId = await insertBatch(deps.db, label, batch.map((p) => ({ ...p, status: 'pending' })), deps.audit?.actor);
     const lines = (status: PaymentLine['status'], extra: Partial<PaymentLine> = {}): void => {
       for (const p of batch) summary.payments.push({ batchId, label, address: p.address, amount: p.amount, status, ...extra });
     };

@@ -155,6 +155,16 @@ describe('two RPC identities on a real litecoind', () => {
     expect(rows.length).toBe(1);
     const tx = await node.rpc<{ txid: string; details: unknown[] }>('gettransaction', [rows[0].txid]);
     expect(tx.txid).toBe(rows[0].txid);
+
+    // The audit trail: the money config once, one row per payout batch; shown by --history; no secret in it.
+    const audit = await db.query<{ kind: string; n: string }>(`SELECT kind, count(*)::text AS n FROM audit GROUP BY kind ORDER BY kind`);
+    const batches = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM payment_batches`);
+    expect(Object.fromEntries(audit.rows.map((r) => [r.kind, Number(r.n)]))).toEqual({ config_change: 1, payout_batch: Number(batches.rows[0].n) });
+    const history = await run(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'payouts', '--history', '--config', config], { env: { ...process.env, LTCPOOL_LOG_LEVEL: 'silent' }, timeoutMs: 30_000 });
+    expect(history.code, history.stderr).toBe(0);
+    expect(history.stdout).toContain(`txid ${rows[0].txid}`);
+    expect(history.stdout).toMatch(/config_change .* payouts --once \(pid \d+\) on /);
+    expectNoSecrets(history.stdout + JSON.stringify((await db.query('SELECT * FROM audit')).rows));
   });
 
   it('serve warns loudly, with the fix, when it is given the wallet user', async () => {
