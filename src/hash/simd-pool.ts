@@ -106,6 +106,7 @@ export class SimdScryptPool implements ScryptHasher {
   private nextId = 1;
   private respawnsLeft = RESPAWNS;
   private closed = false;
+  private closing: Promise<void> | undefined;
   private readonly module: WebAssembly.Module;
   private readonly vectors: ReadonlyArray<readonly [string, string]>;
   /** Batches and headers sent, and the spare lanes the kernel hashed to fill its last group, for tests and the bench. */
@@ -130,7 +131,7 @@ export class SimdScryptPool implements ScryptHasher {
   }
 
   hash(header: Buffer): Promise<Buffer> {
-    if (this.closed) return Promise.reject(new Error('scrypt pool is closed'));
+    if (this.closing) return Promise.reject(new Error('scrypt pool is closed'));
     if (header.length !== 80) return Promise.reject(new Error(`scrypt kernel: header is ${header.length} bytes, not 80`));
     return new Promise((resolve, reject) => {
       this.queue.push({ header, resolve, reject });
@@ -151,8 +152,22 @@ export class SimdScryptPool implements ScryptHasher {
     return { queued: this.queue.length - this.head, inWorkers, workers: this.slots.length };
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /**
+   * Takes no new headers; lets those already queued or in a worker finish (a share in flight at shutdown may be
+   * a block) for at most drainMs, then rejects what is left and stops the workers.
+   */
+  close(drainMs = 2000): Promise<void> {
+    this.closing ??= this.drainAndStop(drainMs);
+    return this.closing;
+  }
+
+  private async drainAndStop(drainMs: number): Promise<void> {
+    const deadline = Date.now() + drainMs;
+    while (this.slots.some((s) => s.ready) && Date.now() < deadline) {
+      const { queued, inWorkers } = this.stats();
+      if (queued + inWorkers === 0) break;
+      await new Promise((r) => setTimeout(r, 5));
+    }
     this.closed = true;
     const err = new Error('scrypt pool closed');
     for (const s of this.slots) for (const b of s.batches.values()) for (const p of b.items) p.reject(err);

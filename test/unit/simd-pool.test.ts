@@ -55,6 +55,25 @@ describe('SIMD Scrypt worker pool', () => {
     await expect(pool.hash(Buffer.alloc(80))).rejects.toThrow(/closed/);
   });
 
+  it('close() lets the shares already handed over finish (one may be a block), then refuses new ones', async () => {
+    const pool = await new SimdScryptPool({ threads: 1 }).start();
+    const hs = numbered(40, 13);
+    const pending = hs.map((h) => pool.hash(h));
+    const closed = pool.close();
+    await expect(pool.hash(hs[0])).rejects.toThrow(/closed/);
+    const out = await Promise.all(pending);
+    for (const i of [0, 17, 39]) expect(out[i].toString('hex')).toBe(openssl(hs[i]).toString('hex'));
+    await closed;
+    expect(pool.stats().workers).toBe(0);
+  });
+
+  it('close(0) rejects what has not been hashed', async () => {
+    const pool = await new SimdScryptPool({ threads: 1 }).start();
+    const pending = numbered(40, 17).map((h) => pool.hash(h).then(() => 'hashed', (e: Error) => e.message));
+    await pool.close(0);
+    expect(await Promise.all(pending)).toContain('scrypt pool closed');
+  });
+
   it('a worker that dies has its shares hashed again by the others and is replaced', async () => {
     const errors: Array<{ err: Error; left: number }> = [];
     const pool = await new SimdScryptPool({ threads: 2, onWorkerError: (err, left) => errors.push({ err, left }) }).start();
