@@ -56,6 +56,8 @@ export interface StratumServerOptions {
   bans?: Omit<BanOptions, 'logger' | 'metrics' | 'now'>;
   shutdown?: ShutdownOptions;
   proxyHeaderTimeoutMs?: number;
+  /** How long listen() waits for a port in use to be released (default 20 s). */
+  listenRetryMs?: number;
   /** Housekeeping period (timeouts, vardiff, ban expiry); defaults from the shortest timeout, at most 5 s. */
   tickIntervalMs?: number;
 }
@@ -139,13 +141,7 @@ export class StratumServer {
         server = createServer({ noDelay: true }, onSocket);
       }
       server.on('error', (error) => this.options.logger.error({ err: error, port: portConfig.port }, 'stratum listener error'));
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ host: this.options.host, port: portConfig.port, backlog: 4096 }, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
+      await this.bind(server, portConfig.port);
       const address = server.address();
       const bound = typeof address === 'object' && address ? address.port : portConfig.port;
       this.boundPorts.push(bound);
@@ -158,6 +154,31 @@ export class StratumServer {
     const shortestTimeout = Math.min(this.options.authorizeTimeoutMs, this.options.idleTimeoutMs);
     this.tickTimer = setInterval(() => this.tick(), this.options.tickIntervalMs ?? Math.min(5000, Math.max(100, shortestTimeout / 4)));
     this.tickTimer.unref();
+  }
+
+  /**
+   * Listens, waiting while the port is in use: a process being replaced keeps accepting until its reconnect
+   * waves and grace are over (miners that obey client.reconnect at once must find a port), so its successor,
+   * started meanwhile, takes the port when it is released instead of dying. Gives up after listenRetryMs.
+   */
+  private async bind(server: Server, port: number): Promise<void> {
+    const giveUpAt = Date.now() + (this.options.listenRetryMs ?? 20_000);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen({ host: this.options.host, port, backlog: 4096 }, () => {
+            server.off('error', reject);
+            resolve();
+          });
+        });
+        return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || port === 0 || Date.now() >= giveUpAt) throw error;
+        if (attempt === 0) this.options.logger.warn({ host: this.options.host, port }, 'stratum port in use (a previous process still sending its miners on?): waiting for it');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
   }
 
   get connectionCount(): number {

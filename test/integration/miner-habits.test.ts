@@ -7,7 +7,8 @@ import { TestMiner, type MinerHabits } from '../../src/miner/miner.js';
 import { sha256d } from '../../src/work/bytes.js';
 import { difficultyToTarget } from '../../src/work/difficulty.js';
 import { merkleBranch } from '../../src/work/merkle.js';
-import { FIXTURE_ADDRESS, startFixturePool, type FixturePool } from '../load/fixture-pool.js';
+import { freePorts } from '../harness/ports.js';
+import { FIXTURE_ADDRESS, startFixturePool, TINY_DIFFICULTY, type FixturePool } from '../load/fixture-pool.js';
 import { metricValue, waitFor } from '../support/pool.js';
 import { RawClient } from './hardening-client.js';
 
@@ -195,6 +196,24 @@ describe('shutdown: client.reconnect obeyed at once reaches a listening port', (
     for (const m of miners) expect(m.redirects).toEqual([{ host: '127.0.0.1', port: p.port, connected: true }]);
     // each was asked once: a miner that came back is not bounced again
     for (const m of miners) expect(m.notifications.filter((n) => n.method === 'client.reconnect')).toHaveLength(1);
+  });
+
+  it('a successor started during the waves waits for the port, takes it when released, and the miners land on it', async () => {
+    const [port] = await freePorts(1);
+    const settings = { stratum: { ports: [{ port, difficulty: TINY_DIFFICULTY }], shutdown: { waveFraction: 0.5, waveIntervalMs: 300, graceMs: 300 } } };
+    const old = await startFixturePool(settings);
+    const miners: TestMiner[] = [];
+    for (let i = 0; i < 4; i++) {
+      const m = miner(port, { obeyReconnect: true }, { userAgent: 'cgminer/4.12.1', autoReconnect: true });
+      expect((await m.start()).result).toBe(true);
+      miners.push(m);
+    }
+    const stopping = old.stop({ reconnect: true });
+    const successor = startFixturePool(settings); // while the old one still listens
+    await stopping;
+    const next = await successor;
+    pools.push(next);
+    await waitFor('every miner on the successor', () => next.server.stats().workers === 4, 5000);
   });
 
   it('a malformed shutdown.reconnectTo is refused with the field named', async () => {
