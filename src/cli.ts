@@ -1,25 +1,34 @@
 #!/usr/bin/env node
-import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, type Config } from './ops/config.js';
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { ConfigError, environmentVariables, loadConfig, loadDatabaseConfig, type Config } from './ops/config.js';
+import { RpcError, RpcTransportError } from './chain/rpc.js';
 import { configureLogging, createLogger } from './ops/logger.js';
+import { describeDatabaseError } from './store/db.js';
 
-const USAGE = `usage: ltcpool <command> [options]
+/** database.url of the command running, once its configuration is read. */
+let commandDatabaseUrl: string | undefined;
 
-commands:
-  serve     [--config <file>]                 run the Stratum pool
-  migrate   [--config <file>]                 apply database migrations
-  payouts   [--config <file>] (--once | --interval <seconds>)
-                                              unlock matured blocks, credit miners, pay
-  payouts   [--config <file>] --release <address|all>
-                                              return set-aside payments to the balances
-  payouts   [--config <file>] --history        the audit trail: payout batches, releases, money config changes
-  demo      [--short]                         a whole pool on regtest, nothing to set up
+function packageVersion(): string {
+  // src/cli.ts (tsx) and dist/cli.js (built) both sit one level below package.json.
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
 
-Configuration comes from the JSON file (see config/) and the environment:
-  LTCPOOL_NETWORK, LTCPOOL_RPC_URL, LTCPOOL_POOL_ADDRESS, LTCPOOL_STRATUM_PORT, LTCPOOL_HTTP_PORT, DATABASE_URL`;
+/** The environment part of --help: every variable, with the field it sets. */
+export function environmentHelp(): string {
+  const vars = environmentVariables();
+  const width = Math.max(...vars.map((v) => v.name.length));
+  return [
+    '',
+    'Configuration comes from the JSON file (--config; examples in config/) and the environment, which overrides it.',
+    'Every field has a variable (arrays as JSON; fee addresses also as address[:weight],...):',
+    ...vars.map((v) => `  ${v.name.padEnd(width)}  ${v.field} (${v.form})`),
+  ].join('\n');
+}
 
 function readConfig(file: string | undefined): Config {
   const config = loadConfig(file);
+  commandDatabaseUrl = config.database.url;
   configureLogging({ level: config.log.level });
   return config;
 }
@@ -43,8 +52,10 @@ async function serve(file: string | undefined): Promise<void> {
 }
 
 async function migrateCommand(file: string | undefined): Promise<void> {
-  const config = readConfig(file);
-  if (!config.database.url) throw new ConfigError(['database.url: required for migrate (or set DATABASE_URL)']);
+  const config = loadDatabaseConfig(file);
+  commandDatabaseUrl = config.database.url;
+  configureLogging({ level: config.log.level });
+  if (!config.database.url) throw new ConfigError(['database.url: required for migrate (or set DATABASE_URL or LTCPOOL_DATABASE_URL)']);
   const { createPool } = await import('./store/db.js');
   const { migrate } = await import('./store/migrations.js');
   const db = createPool({ url: config.database.url, max: 1 });
@@ -56,54 +67,89 @@ async function migrateCommand(file: string | undefined): Promise<void> {
   }
 }
 
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  const { values } = parseArgs({
-    args: rest,
-    options: {
-      config: { type: 'string', short: 'c' },
-      once: { type: 'boolean' },
-      interval: { type: 'string' },
-      release: { type: 'string' },
-      history: { type: 'boolean' },
-      short: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    allowPositionals: false,
-  });
-  if (!command || values.help || command === 'help') {
-    console.log(USAGE);
-    return command ? 0 : 2;
-  }
-  switch (command) {
-    case 'serve':
-      await serve(values.config);
-      return -1;
-    case 'migrate':
-      await migrateCommand(values.config);
-      return 0;
-    case 'payouts': {
-      const { payoutsCommand } = await import('./payouts/cli.js');
-      return payoutsCommand(readConfig(values.config), { once: values.once === true, interval: values.interval, release: values.release, history: values.history === true });
-    }
-    case 'demo': {
-      const { runDemo } = await import('./demo.js');
-      return runDemo({ short: values.short === true });
-    }
-    default:
-      console.error(`unknown command "${command}"\n\n${USAGE}`);
-      return 2;
-  }
+function positiveSeconds(value: string): string {
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new InvalidArgumentError('must be a positive number of seconds');
+  return value;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    if (code >= 0) process.exit(code);
-  },
-  (error: unknown) => {
-    if (error instanceof ConfigError) console.error(error.message);
-    else if (error instanceof Error && 'code' in error && (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') console.error(`${error.message}\n\n${USAGE}`);
-    else console.error(error instanceof Error ? `error: ${error.message}` : error);
-    process.exit(1);
-  },
-);
+export function buildProgram(run: (code: number) => void): Command {
+  const program = new Command('ltcpool')
+    .description('Litecoin (Scrypt) mining pool: Stratum v1, PostgreSQL accounting, PPLNS/PROP/SOLO payouts')
+    .version(packageVersion(), '-V, --version')
+    .helpOption('-h, --help', 'show help')
+    .showHelpAfterError('(ltcpool --help lists the commands, ltcpool <command> --help their options)')
+    .addHelpText('after', () => `${environmentHelp()}\n\nltcpool <command> --help shows a command's options.`)
+    .exitOverride();
+  const configOption = () => new Option('-c, --config <file>', 'JSON configuration file');
+  program
+    .command('serve')
+    .addHelpText('after', environmentHelp)
+    .description('run the Stratum pool (with its HTTP metrics, health and API)')
+    .addOption(configOption())
+    .action(async (o: { config?: string }) => {
+      await serve(o.config);
+    });
+  program
+    .command('migrate')
+    .addHelpText('after', environmentHelp)
+    .description('apply database migrations (needs only database.url / DATABASE_URL)')
+    .addOption(configOption())
+    .action(async (o: { config?: string }) => {
+      await migrateCommand(o.config);
+      run(0);
+    });
+  program
+    .command('payouts')
+    .addHelpText('after', environmentHelp)
+    .description('unlock matured blocks, credit miners, pay; --release set-aside payments; --history')
+    .addOption(configOption())
+    .option('--once', 'one run, then exit (for cron)')
+    .option('--interval [seconds]', 'run every <seconds> (default: payouts.intervalSeconds), serving metrics on http.port', positiveSeconds)
+    .option('--release <address|all>', 'return set-aside payments to the balances')
+    .option('--history', 'the audit trail: payout batches, releases, money config changes')
+    .action(async (o: { config?: string; once?: boolean; interval?: string | true; release?: string; history?: boolean }) => {
+      const config = readConfig(o.config);
+      const { payoutsCommand } = await import('./payouts/cli.js');
+      const interval = o.interval === true ? String(config.payouts.intervalSeconds) : o.interval;
+      const code = await payoutsCommand(config, { once: o.once === true, interval, release: o.release, history: o.history === true });
+      if (code >= 0) run(code);
+    });
+  program
+    .command('demo')
+    .description('a whole pool on regtest (litecoind, PostgreSQL, miners, payouts), nothing to set up')
+    .option('--short', 'fewer blocks (CI)')
+    .action(async (o: { short?: boolean }) => {
+      const { runDemo } = await import('./demo.js');
+      run(await runDemo({ short: o.short === true }));
+    });
+  return program;
+}
+
+/** What failed, in the operator's words: the database (where, and what to check), else the error's own message. */
+function describeFailure(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  if (error instanceof RpcTransportError || error instanceof RpcError) return error.message;
+  return describeDatabaseError(error, databaseUrlFromEnvironment()) ?? error.message;
+}
+
+/** The database URL as the command took it (for naming the server in an error); best effort. */
+function databaseUrlFromEnvironment(): string | undefined {
+  return commandDatabaseUrl ?? process.env.LTCPOOL_DATABASE_URL ?? process.env.DATABASE_URL;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = buildProgram((code) => process.exit(code));
+  if (argv.length === 0) {
+    program.outputHelp({ error: true });
+    process.exit(2);
+  }
+  await program.parseAsync(argv, { from: 'user' });
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? 0 : 2); // commander printed it
+  if (error instanceof ConfigError) console.error(error.message);
+  else console.error(`error: ${describeFailure(error)}`);
+  process.exit(1);
+});

@@ -273,37 +273,105 @@ function setPath(target: Raw, path: string[], value: unknown): void {
   node[path[path.length - 1]] = value;
 }
 
-function intFromEnv(name: string, value: string, problems: string[]): number | undefined {
-  if (!/^\d+$/.test(value)) {
-    problems.push(`${name}: must be a whole number, got "${value}"`);
-    return undefined;
-  }
-  return Number(value);
+/** Short names kept from before every field had its own variable (README lists them). */
+export const ENV_ALIASES: ReadonlyArray<{ name: string; field: string }> = [
+  { name: 'LTCPOOL_RPC_URL', field: 'node.rpcUrl' },
+  { name: 'LTCPOOL_RPC_COOKIE_FILE', field: 'node.cookieFile' },
+  { name: 'LTCPOOL_WALLET_RPC_URL', field: 'payouts.walletRpcUrl' },
+  { name: 'DATABASE_URL', field: 'database.url' },
+  { name: 'LTCPOOL_STRATUM_PORT', field: 'stratum.ports[0].port' },
+];
+
+/** `payouts.feePercent` -> `LTCPOOL_PAYOUTS_FEE_PERCENT`. */
+export function envName(field: string): string {
+  return `LTCPOOL_${field.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/\./g, '_').toUpperCase()}`;
 }
 
-/** Environment overrides, documented in README. */
+export interface EnvironmentVariable {
+  name: string;
+  field: string;
+  /** How the text is read: as is, a number, true/false, JSON, or a comma list. */
+  form: string;
+}
+
+/** Every environment variable the configuration reads: one per field (arrays as JSON or a comma list) and the aliases. */
+export function environmentVariables(): EnvironmentVariable[] {
+  const own = configFields()
+    .filter((f) => !f.path.includes('[]'))
+    .map((f) => ({ name: envName(f.path), field: f.path, form: envForm(f) }));
+  const ownNames = new Set(own.map((v) => v.name));
+  const aliases = ENV_ALIASES.filter((a) => !ownNames.has(a.name)).map((a) => ({ ...a, form: a.field.endsWith('port') ? 'number' : 'text' }));
+  return [...own, ...aliases];
+}
+
+function envForm(f: ConfigField): string {
+  switch (f.kind) {
+    case 'number': return 'number';
+    case 'boolean': return 'true|false';
+    case 'array': return f.elementFields?.includes('address') ? 'address[:weight],... or JSON' : f.elementFields ? 'JSON' : 'comma list or JSON';
+    default: return 'text';
+  }
+}
+
+function envValue(v: EnvironmentVariable & { kind: ConfigField['kind']; elementFields?: string[] }, text: string, problems: string[]): unknown {
+  const bad = (why: string) => {
+    problems.push(`${v.name}: ${why}, got "${text}" (sets ${v.field})`);
+    return undefined;
+  };
+  switch (v.kind) {
+    case 'number': {
+      const n = Number(text);
+      return text.trim() !== '' && Number.isFinite(n) ? n : bad('must be a number');
+    }
+    case 'boolean':
+      if (/^(true|1|yes)$/i.test(text)) return true;
+      if (/^(false|0|no)$/i.test(text)) return false;
+      return bad('must be true or false');
+    case 'array': {
+      if (text.trim().startsWith('[')) {
+        try {
+          return JSON.parse(text);
+        } catch {
+          return bad('must be a JSON array');
+        }
+      }
+      const items = text.split(',').map((t) => t.trim()).filter((t) => t !== '');
+      if (!v.elementFields) return items;
+      if (!v.elementFields.includes('address')) return bad('must be a JSON array');
+      return items.map((item) => {
+        const [address, weight] = item.split(':');
+        return weight === undefined ? { address } : { address, weight: Number(weight) };
+      });
+    }
+    default:
+      return text;
+  }
+}
+
+/** Environment overrides: LTCPOOL_<FIELD> for every field (see environmentVariables), and the aliases. */
 export function applyEnvironment(raw: Raw, env: NodeJS.ProcessEnv, problems: string[]): Raw {
   const out = structuredClone(raw);
-  if (env.LTCPOOL_NETWORK) setPath(out, ['network'], env.LTCPOOL_NETWORK);
-  if (env.LTCPOOL_RPC_URL) setPath(out, ['node', 'rpcUrl'], env.LTCPOOL_RPC_URL);
-  if (env.LTCPOOL_RPC_COOKIE_FILE) setPath(out, ['node', 'cookieFile'], env.LTCPOOL_RPC_COOKIE_FILE);
-  if (env.LTCPOOL_WALLET_RPC_URL) setPath(out, ['payouts', 'walletRpcUrl'], env.LTCPOOL_WALLET_RPC_URL);
-  if (env.LTCPOOL_POOL_ADDRESS) setPath(out, ['pool', 'address'], env.LTCPOOL_POOL_ADDRESS);
-  if (env.DATABASE_URL) setPath(out, ['database', 'url'], env.DATABASE_URL);
-  if (env.LTCPOOL_LOG_LEVEL) setPath(out, ['log', 'level'], env.LTCPOOL_LOG_LEVEL);
-  if (env.LTCPOOL_HTTP_HOST) setPath(out, ['http', 'host'], env.LTCPOOL_HTTP_HOST);
-  if (env.LTCPOOL_STRATUM_HOST) setPath(out, ['stratum', 'host'], env.LTCPOOL_STRATUM_HOST);
-  if (env.LTCPOOL_INSTANCE_ID) {
-    const id = intFromEnv('LTCPOOL_INSTANCE_ID', env.LTCPOOL_INSTANCE_ID, problems);
-    if (id !== undefined) setPath(out, ['instanceId'], id);
+  const fields = new Map(configFields().map((f) => [f.path, f]));
+  const stratumPort = env.LTCPOOL_STRATUM_PORT;
+  for (const a of ENV_ALIASES) {
+    const text = env[a.name];
+    if (!text || a.name === 'LTCPOOL_STRATUM_PORT') continue;
+    const f = fields.get(a.field)!;
+    const value = envValue({ ...a, form: '', kind: f.kind, elementFields: f.elementFields }, text, problems);
+    if (value !== undefined) setPath(out, a.field.split('.'), value);
   }
-  if (env.LTCPOOL_HTTP_PORT) {
-    const p = intFromEnv('LTCPOOL_HTTP_PORT', env.LTCPOOL_HTTP_PORT, problems);
-    if (p !== undefined) setPath(out, ['http', 'port'], p);
+  for (const f of fields.values()) {
+    if (f.path.includes('[]')) continue;
+    const name = envName(f.path);
+    const text = env[name];
+    if (!text) continue;
+    const value = envValue({ name, field: f.path, form: '', kind: f.kind, elementFields: f.elementFields }, text, problems);
+    if (value !== undefined) setPath(out, f.path.split('.'), value);
   }
-  if (env.LTCPOOL_STRATUM_PORT) {
-    const p = intFromEnv('LTCPOOL_STRATUM_PORT', env.LTCPOOL_STRATUM_PORT, problems);
-    if (p !== undefined) {
+  if (stratumPort) {
+    const p = /^\d+$/.test(stratumPort) ? Number(stratumPort) : undefined;
+    if (p === undefined) problems.push(`LTCPOOL_STRATUM_PORT: must be a whole number, got "${stratumPort}"`);
+    else {
       const stratum = (out.stratum ?? {}) as Raw;
       const ports = Array.isArray(stratum.ports) && stratum.ports.length > 0 ? (stratum.ports as Raw[]) : [{}];
       ports[0] = { ...ports[0], port: p };
@@ -390,6 +458,9 @@ export interface ConfigField {
   /** Dotted path; array elements as `[]` (`stratum.ports[].port`). */
   path: string;
   required: boolean;
+  kind: 'number' | 'boolean' | 'string' | 'array' | 'other';
+  /** For arrays of objects: the element's keys. */
+  elementFields?: string[];
   /** The schema's default, if any. */
   default?: unknown;
 }
@@ -412,8 +483,14 @@ export function configFields(): ConfigField[] {
         walk(innerDef.shape, `${path}.`);
         continue;
       }
-      out.push({ path, required: !optional, ...(hasDefault ? { default: def.defaultValue } : {}) });
       const elementShape = innerDef.type === 'array' && innerDef.element ? shapeOf(innerDef.element) : undefined;
+      const t = innerDef.type;
+      const kind = t === 'number' || t === 'boolean' || t === 'array' ? t : t === 'string' || t === 'enum' ? 'string' : 'other';
+      out.push({
+        path, required: !optional, kind,
+        ...(elementShape ? { elementFields: Object.keys(elementShape) } : {}),
+        ...(hasDefault ? { default: def.defaultValue } : {}),
+      });
       if (elementShape) walk(elementShape, `${path}[].`);
     }
   };
@@ -487,19 +564,56 @@ function checkAddresses(raw: Raw, problems: string[]): void {
 
 /** Reads a JSON config file (optional) and applies the environment. */
 export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
-  let raw: unknown = {};
-  if (file) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (error) {
-      throw new ConfigError([`config file ${file}: cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`]);
-    }
-    try {
-      raw = JSON.parse(text);
-    } catch (error) {
-      throw new ConfigError([`config file ${file}: not valid JSON (${(error as Error).message})`]);
-    }
+  return parseConfig(readRawConfig(file), env);
+}
+
+export type DatabaseConfig = Pick<Config, 'database' | 'log'>;
+
+/**
+ * For `migrate`: the database and log sections. Everything present is validated as for the other commands, but
+ * the fields only the pool needs (network, pool address, node) may be absent.
+ */
+export function parseDatabaseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): DatabaseConfig {
+  try {
+    return parseConfig(raw, env);
+  } catch (error) {
+    if (!(error instanceof ConfigError) || typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw error;
+    const merged = applyEnvironment(raw as Raw, env, []);
+    const absent = configFields()
+      .filter((f) => f.required && !f.path.includes('[]') && getPath(merged, f.path) === undefined)
+      .flatMap((f) => f.path.split('.').map((_, i, parts) => parts.slice(0, i + 1).join('.')))
+      .filter((path) => getPath(merged, path) === undefined);
+    const rest = error.problems.filter((p) => !absent.some((field) => p.startsWith(`${field}: `)) && !/^database\.url: required on /.test(p));
+    if (rest.length > 0) throw new ConfigError(rest);
+    return { database: configSchema.shape.database.parse(merged.database ?? {}), log: configSchema.shape.log.parse(merged.log ?? {}) };
   }
-  return parseConfig(raw, env);
+}
+
+export function loadDatabaseConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): DatabaseConfig {
+  return parseDatabaseConfig(readRawConfig(file), env);
+}
+
+function getPath(raw: Raw, path: string): unknown {
+  let node: unknown = raw;
+  for (const key of path.split('.')) {
+    if (typeof node !== 'object' || node === null) return undefined;
+    node = (node as Raw)[key];
+  }
+  return node;
+}
+
+/** The JSON file's contents ({} without a file). */
+function readRawConfig(file: string | undefined): unknown {
+  if (!file) return {};
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError([`config file ${file}: cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`]);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError([`config file ${file}: not valid JSON (${(error as Error).message})`]);
+  }
 }

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import pg from 'pg';
 import pino from 'pino';
 
@@ -29,10 +30,27 @@ export function redactDatabaseUrl(url: string): string {
   }
 }
 
+/**
+ * A URL without a user gets the operating system's user name, as libpq does (PGUSER, else the OS user): node-pg
+ * would take $USER, which a service manager or container may not set, and then fail with no user at all.
+ */
+export function withDefaultUser(url: string, env: NodeJS.ProcessEnv = process.env, osUser: () => string = () => os.userInfo().username): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return url; // not a URL (e.g. a libpq key=value string): node-pg reports it
+  }
+  if (parsed.username !== '' || parsed.searchParams.has('user') || env.PGUSER) return url;
+  if (parsed.host === '') parsed.searchParams.set('user', osUser()); // socket URL (postgresql:///db?host=/run/postgresql)
+  else parsed.username = encodeURIComponent(osUser());
+  return parsed.toString();
+}
+
 export function createPool(options: CreatePoolOptions): pg.Pool {
   const logger = options.logger ?? pino({ level: 'silent' });
   const pool = new pg.Pool({
-    connectionString: options.url,
+    connectionString: withDefaultUser(options.url),
     max: options.max ?? 10,
     connectionTimeoutMillis: options.connectionTimeoutMs ?? 5_000,
     query_timeout: options.queryTimeoutMs ?? 30_000,
@@ -75,5 +93,45 @@ export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClie
   } finally {
     client.off('error', onError);
     client.release(broken ? true : undefined);
+  }
+}
+
+/**
+ * An error from connecting to or asking PostgreSQL, said so that the operator knows what failed and what to try;
+ * undefined when `error` is not one of those.
+ */
+export function describeDatabaseError(error: unknown, url?: string): string | undefined {
+  if (!(error instanceof Error)) return undefined;
+  const e = error as Error & { code?: string; address?: string; port?: number; hostname?: string; user?: string };
+  let where = e.address ? `${e.address}${e.port ? `:${e.port}` : ''}` : '';
+  let user = '';
+  let database = '';
+  if (url) {
+    try {
+      const parsed = new URL(withDefaultUser(url));
+      where ||= `${parsed.hostname || parsed.searchParams.get('host') || 'localhost'}:${parsed.port || 5432}`;
+      user = decodeURIComponent(parsed.username || parsed.searchParams.get('user') || '');
+      database = decodeURIComponent(parsed.pathname.slice(1));
+    } catch {
+      // not a URL
+    }
+  }
+  switch (e.code) {
+    case 'ECONNREFUSED':
+      return `ECONNREFUSED ${where} — is PostgreSQL running? (database.url / DATABASE_URL)`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `${e.code} ${e.hostname ?? where}: the database host name does not resolve (database.url / DATABASE_URL)`;
+    case 'ETIMEDOUT':
+      return `ETIMEDOUT ${where}: no answer from PostgreSQL (firewall? wrong host?)`;
+    case '28P01':
+      return `PostgreSQL at ${where} refused the password for user "${user}" (28P01)`;
+    case '28000':
+      return `PostgreSQL at ${where} refused user "${user}" (28000: ${e.message}; see pg_hba.conf)`;
+    case '3D000':
+      return `PostgreSQL at ${where} has no database "${database}" (3D000): create it (createdb ${database || '<name>'}), then run ltcpool migrate`;
+    default:
+      if (/Connection terminated due to connection timeout|timeout expired/i.test(e.message)) return `${where}: PostgreSQL did not answer in time (${e.message})`;
+      return undefined;
   }
 }

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, configFields, editDistance, loadConfig, parseConfig } from '../../src/ops/config.js';
+import { ConfigError, configFields, editDistance, environmentVariables, envName, loadConfig, parseConfig } from '../../src/ops/config.js';
 
 const minimal = {
   network: 'regtest',
@@ -82,11 +82,41 @@ describe('configuration', () => {
     expect(problems.some((p) => /^stratum\.extranonce2Size: /.test(p)), problems.join('; ')).toBe(true);
     expect(problems.some((p) => /^pool\.address: /.test(p)), problems.join('; ')).toBe(true);
     expect(problems.some((p) => /^payouts\.feeAddresses\.0\.address: /.test(p)), problems.join('; ')).toBe(true);
-    expect(problems).toContain('LTCPOOL_HTTP_PORT: must be a whole number, got "eighty"');
+    expect(problems).toContain('LTCPOOL_HTTP_PORT: must be a number, got "eighty" (sets http.port)');
+  });
+
+  // Issue 10: compose configures only through the environment, and there was no variable for the fee recipients.
+  it('has an environment variable for every field', () => {
+    const names = new Set(environmentVariables().map((v) => v.name));
+    const missing = configFields().filter((f) => !f.path.includes('[]') && !names.has(envName(f.path)));
+    expect(missing).toEqual([]);
+    expect(envName('payouts.feePercent')).toBe('LTCPOOL_PAYOUTS_FEE_PERCENT');
+    expect(envName('stratum.limits.maxLineBytes')).toBe('LTCPOOL_STRATUM_LIMITS_MAX_LINE_BYTES');
+  });
+
+  it('reads numbers, booleans, lists and fee recipients from the environment', () => {
+    const config = parseConfig(minimal, {
+      LTCPOOL_PAYOUTS_FEE_PERCENT: '1.5',
+      LTCPOOL_PAYOUTS_FEE_ADDRESSES: `${minimal.pool.address}:3, rltc1q0t7jyc8ppfny7zf8dq48mtv9s5tc22jz9erwnz`,
+      LTCPOOL_NODE_LONGPOLL: 'true',
+      LTCPOOL_STRATUM_BANS_ALLOW_LIST: '10.0.0.0/8,127.0.0.1',
+      LTCPOOL_STRATUM_PORTS: '[{"port": 3340, "difficulty": 8}]',
+      LTCPOOL_PAYOUTS_MINIMUM_PAYOUT: '5000',
+    });
+    expect(config.payouts.feePercent).toBe(1.5);
+    expect(config.payouts.feeAddresses).toEqual([{ address: minimal.pool.address, weight: 3 }, { address: 'rltc1q0t7jyc8ppfny7zf8dq48mtv9s5tc22jz9erwnz', weight: 1 }]);
+    expect(config.node.longpoll).toBe(true);
+    expect(config.stratum.bans.allowList).toEqual(['10.0.0.0/8', '127.0.0.1']);
+    expect(config.stratum.ports).toMatchObject([{ port: 3340, difficulty: 8 }]);
+    expect(config.payouts.minimumPayout).toBe('5000');
+  });
+
+  it('names the variable of a bad environment value', () => {
+    expect(problemsOf(() => parseConfig(minimal, { LTCPOOL_NODE_LONGPOLL: 'maybe' }))).toEqual(['LTCPOOL_NODE_LONGPOLL: must be true or false, got "maybe" (sets node.longpoll)']);
   });
 
   it('rejects a bad environment value by name', () => {
-    expect(problemsOf(() => parseConfig(minimal, { LTCPOOL_HTTP_PORT: 'eighty' }))).toContain('LTCPOOL_HTTP_PORT: must be a whole number, got "eighty"');
+    expect(problemsOf(() => parseConfig(minimal, { LTCPOOL_HTTP_PORT: 'eighty' }))).toContain('LTCPOOL_HTTP_PORT: must be a number, got "eighty" (sets http.port)');
   });
 
   it('reports unreadable and malformed files', () => {
