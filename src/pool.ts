@@ -1,11 +1,13 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type pg from 'pg';
+import { AuxBlockSubmitter, type AuxChainEndpoint } from './chain/aux-blocks.js';
+import { AuxWorkSource } from './chain/aux-source.js';
 import { FoundBlockHandler, type FoundBlockStore } from './chain/found-blocks.js';
 import { RpcClient } from './chain/rpc.js';
 import { TemplateSource, type TemplateUpdate } from './chain/template-source.js';
 import { checkPoolCannotSpend } from './chain/wallet-probe.js';
-import type { Config } from './ops/config.js';
+import { auxChainsOf, type Config } from './ops/config.js';
 import { databaseCheck, litecoindCheck, startHttpServer, templateFreshCheck, type HttpServer, type ReadinessCheck } from './ops/http.js';
 import { createLogger } from './ops/logger.js';
 import { metrics as defaultMetrics, rpcMethodLabel, type Metrics } from './ops/metrics.js';
@@ -40,6 +42,8 @@ export interface RunningPool {
   shares: ShareProcessor;
   blocks: FoundBlockHandler;
   templates: TemplateSource;
+  /** Merged mining: one work source per aux chain, and the aux block submitter. */
+  aux: { sources: AuxWorkSource[]; blocks: AuxBlockSubmitter };
   db: pg.Pool | undefined;
   history: HistoryWriter | undefined;
   notifier: Notifier | undefined;
@@ -148,13 +152,62 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
     logger: logger.child({ module: 'scrypt' }),
     fallbackGauge: metrics.scryptKernelFallback,
   });
+
+  // Merged mining: an aux work source per chain beside the template source; aux wins go to the aux submitter.
+  const auxChains = auxChainsOf(config);
+  const auxEndpoints = new Map<string, AuxChainEndpoint>();
+  const auxSources = config.merged.map((entry, i) => {
+    const chain = auxChains[i];
+    const auxRpc = new RpcClient({ url: entry.rpcUrl, timeoutMs: entry.timeoutMs });
+    const source = new AuxWorkSource({
+      chain,
+      rpc: auxRpc,
+      address: entry.address,
+      pollIntervalMs: entry.pollIntervalMs,
+      refreshIntervalMs: entry.refreshSeconds * 1000,
+      logger: logger.child({ module: 'aux', chain: chain.name }),
+      onError: (method) => metrics.auxRpcErrorsTotal.inc({ chain: chain.name, method: rpcMethodLabel(method) }),
+    });
+    auxEndpoints.set(chain.name, { rpc: auxRpc, onAccepted: () => source.refresh() });
+    metrics.addAuxChain(chain.name, () => source.workFetchedAt);
+    return { source, rpc: auxRpc };
+  });
+  const auxBlocks = new AuxBlockSubmitter({ chains: auxEndpoints, blocks: blockStore?.repo, metrics, logger: logger.child({ module: 'aux-blocks' }) });
+  const rememberedAux = new Map<string, string>();
+  const onAuxAddresses = (address: string, entries: Array<[string, string]>) => {
+    if (!db) return;
+    for (const [chain, auxAddress] of entries) {
+      const key = `${address}\0${chain}`;
+      if (rememberedAux.get(key) === auxAddress) continue;
+      if (rememberedAux.size > 100_000) rememberedAux.clear();
+      rememberedAux.set(key, auxAddress);
+      db.query(
+        `INSERT INTO miner_aux_addresses (address, chain, aux_address, updated_at) VALUES ($1, $2, $3, now())
+         ON CONFLICT (address, chain) DO UPDATE SET aux_address = EXCLUDED.aux_address, updated_at = now()`,
+        [address, chain, auxAddress],
+      ).catch((error: unknown) => {
+        rememberedAux.delete(key);
+        logger.warn({ err: error, address, chain }, 'aux address not recorded (the miner gives it again on its next authorize)');
+      });
+    }
+  };
+
   const { jobs, shares, server } = createStratumStack(config, {
     hasher,
     sink: writer ?? new LogOnlyShareSink(logger),
     blocks,
+    auxBlocks: auxSources.length > 0 ? auxBlocks : undefined,
+    onAuxAddresses: auxSources.length > 0 ? onAuxAddresses : undefined,
     metrics,
     logger,
   });
+  for (const { source } of auxSources) {
+    source.on('work', (block) => {
+      const job = jobs.onAuxWork(source.chain.name, { chain: source.chain, block });
+      logger.debug({ chain: source.chain.name, height: block.height, job: job?.id }, 'new aux work');
+    });
+    source.on('down', () => jobs.onAuxWork(source.chain.name, undefined));
+  }
 
   let lastTemplateAt: number | undefined;
   templates.on('template', (update: TemplateUpdate) => {
@@ -171,6 +224,7 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
   await templates.start();
   // The pool faces the internet: it must not be able to spend (warns loudly with the fix when it can).
   await checkPoolCannotSpend(rpc, logger.child({ module: 'least-privilege' }));
+  for (const { source } of auxSources) source.start();
   jobs.startRebroadcastTimer();
   await server.listen();
 
@@ -181,6 +235,23 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
       templateFreshCheck(() => lastTemplateAt, Math.max(120, config.node.refreshSeconds * 4)),
     ];
     if (db) readiness.push(databaseCheck(db));
+    for (const { source } of auxSources) {
+      // Detail only: an aux daemon that is down never stops Litecoin mining, so it never makes the pool unready.
+      readiness.push({
+        name: `aux:${source.chain.name}`,
+        check: async () => {
+          const failure = source.failure;
+          const work = source.current;
+          if (work) return { ok: true, detail: `merge-mining ${source.chain.name} height ${work.height}` };
+          return {
+            ok: true,
+            detail: failure
+              ? `${source.chain.name} daemon failing since ${new Date(failure.since).toISOString()} (${failure.error}); not merge-mined, Litecoin mining continues`
+              : `${source.chain.name}: no aux work yet; Litecoin mining continues`,
+          };
+        },
+      });
+    }
     http = await startHttpServer({
       host: config.http.host,
       port: config.http.port,
@@ -232,9 +303,11 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
       clearInterval(hashrateTimer);
       jobs.stopRebroadcastTimer();
       templates.stop();
+      for (const { source } of auxSources) source.stop();
       await server.close({ reconnect: true });
       await hasher.close?.();
       await blocks.drain();
+      await auxBlocks.drain();
       await writer?.close();
       await history?.stop();
       await notifier?.stop();
@@ -245,8 +318,9 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
       await blocksDb?.end();
       rpc.close?.();
       blockRpc.close();
+      for (const { rpc: auxRpc } of auxSources) auxRpc.close?.();
       logger.info('stopped');
     })());
 
-  return { stratumPorts: server.boundPorts, httpUrl: http?.url, server, jobs, shares, blocks, templates, db, history, notifier, stop };
+  return { stratumPorts: server.boundPorts, httpUrl: http?.url, server, jobs, shares, blocks, templates, aux: { sources: auxSources.map((a) => a.source), blocks: auxBlocks }, db, history, notifier, stop };
 }

@@ -4,6 +4,8 @@ import { decodeAddress, type NetworkName } from '../work/address.js';
 import { isValidAllowEntry } from '../stratum/bans.js';
 import { isValidPattern } from '../stratum/device-classes.js';
 import { feePercentToBps } from '../payouts/schemes/units.js';
+import { maxPoolTagBytes } from '../work/auxpow.js';
+import { decodeAuxAddress, resolveAuxChain, type AuxChainParams } from '../work/chains.js';
 
 const difficulty = z.number().positive().finite();
 /** 0 lets the OS pick a free port (tests, demo). */
@@ -112,6 +114,26 @@ export function parseHostPort(value: string): { host: string; port: number } | u
 
 const NETWORKS = ['mainnet', 'testnet', 'regtest'] as const;
 const FEE_PERCENT_DEFAULT = 0;
+
+/** One merge-mined AuxPoW chain: a preset name (dogecoin) or any name with chainId, unit, maturity, addressVersions. */
+const mergedChainSchema = z.strictObject({
+  chain: z.string().regex(/^[a-z][a-z0-9_]{1,31}$/, 'lower-case letters, digits and _ (2..32), e.g. "dogecoin"'),
+  /** http://user:pass@host:port of the chain's daemon (createauxblock, submitauxblock). */
+  rpcUrl: z.string().url(),
+  /** The pool's address on that chain: createauxblock pays the aux coinbase to it. */
+  address: z.string().min(1),
+  chainId: z.number().int().min(1).max(0x7fffffff).optional(),
+  unit: z.string().regex(/^[A-Za-z0-9]{1,10}$/).optional(),
+  maturity: z.number().int().min(1).optional(),
+  addressVersions: z
+    .strictObject({ pubKeyHash: z.number().int().min(0).max(255), scriptHash: z.number().int().min(0).max(255), bech32: z.string().min(1).optional() })
+    .optional(),
+  timeoutMs: z.number().int().positive().default(5000),
+  /** getbestblockhash poll: a new aux tip reaches miners within about this long. */
+  pollIntervalMs: z.number().int().min(50).max(1000).default(500),
+  /** createauxblock at least this often even without a new tip (new transactions). */
+  refreshSeconds: z.number().positive().max(60).default(30),
+});
 
 export const configSchema = z.strictObject({
   network: z.enum(NETWORKS),
@@ -249,11 +271,22 @@ export const configSchema = z.strictObject({
       effortSettleSeconds: z.number().int().min(0).default(30),
     })
     .prefault({}),
+  /** Merged mining: AuxPoW chains mined on every Litecoin share (see README "Merged mining"). */
+  merged: z.array(mergedChainSchema).default([]),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;
 export type StratumPortConfig = z.infer<typeof stratumPortSchema>;
+export type MergedChainConfig = z.infer<typeof mergedChainSchema>;
+
+/** Extranonce1 bytes per connection (4: 2^32 connections per instance before reuse). */
+export const EXTRANONCE1_SIZE = 4;
+
+/** Chain parameters of every configured aux chain (the config was validated: this does not throw). */
+export function auxChainsOf(config: Pick<Config, 'merged' | 'network'>): AuxChainParams[] {
+  return config.merged.map((m) => resolveAuxChain(m.chain, config.network, m));
+}
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -518,6 +551,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): Config {
   if (BigInt(config.payouts.maxPayoutThreshold) < BigInt(config.payouts.minimumPayout)) {
     problems.push(`payouts.maxPayoutThreshold: ${config.payouts.maxPayoutThreshold} is below payouts.minimumPayout ${config.payouts.minimumPayout}`);
   }
+  checkMerged(config, problems);
   if (config.network !== 'regtest' && !config.database.url) {
     problems.push(`database.url: required on ${config.network} (set it or DATABASE_URL): accepted shares must be recorded`);
   }
@@ -542,6 +576,40 @@ function checkFee(raw: Raw, problems: string[]): void {
   const poolKeepsFee = payouts?.scheme === 'pps' || payouts?.scheme === 'fpps';
   if (bps > 0n && !poolKeepsFee && (!Array.isArray(recipients) || recipients.length === 0)) {
     problems.push(`payouts.feeAddresses: a fee of ${percent}% needs at least one fee address (or set payouts.feePercent to 0)`);
+  }
+}
+
+/** Aux chains: known parameters, a valid pool address on each, distinct names and chain ids, a tag that fits. */
+function checkMerged(config: Config, problems: string[]): void {
+  const names = new Map<string, number>();
+  const ids = new Map<number, number>();
+  config.merged.forEach((m, i) => {
+    if (names.has(m.chain)) problems.push(`merged.${i}.chain: "${m.chain}" is already configured (merged.${names.get(m.chain)})`);
+    names.set(m.chain, i);
+    let params: AuxChainParams;
+    try {
+      params = resolveAuxChain(m.chain, config.network, m);
+    } catch (error) {
+      problems.push(`merged.${i}.chain: ${(error as Error).message}`);
+      return;
+    }
+    const other = ids.get(params.chainId);
+    if (other !== undefined) {
+      problems.push(`merged.${i}.chainId: chain id ${params.chainId} is also merged.${other}'s; two chains with one id cannot be merge-mined together`);
+    }
+    ids.set(params.chainId, i);
+    try {
+      decodeAuxAddress(params, m.address);
+    } catch (error) {
+      problems.push(`merged.${i}.address: ${(error as Error).message} (${config.network})`);
+    }
+  });
+  if (config.merged.length > 0) {
+    const max = maxPoolTagBytes(EXTRANONCE1_SIZE + config.stratum.extranonce2Size, true);
+    const bytes = Buffer.byteLength(config.pool.tag, 'utf8');
+    if (bytes > max) {
+      problems.push(`pool.tag: ${bytes} bytes; with merged mining the coinbase scriptSig (100 bytes at most) leaves room for ${max} bytes (extranonce2Size ${config.stratum.extranonce2Size})`);
+    }
   }
 }
 

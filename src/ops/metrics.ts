@@ -61,6 +61,8 @@ export function createMetrics(options: CreateMetricsOptions = {}) {
   // while no new template arrives (which is exactly when the alert must fire).
   let templateReceivedAt: (() => number | undefined) | undefined;
   let scryptQueueSource: (() => number) | undefined;
+  // Per aux chain: when its current work was fetched (0 = no work: daemon down or not ready).
+  const auxWorkSources = new Map<string, () => number>();
 
   const instruments = {
     connections: new Gauge({ name: 'ltcpool_connections', help: 'Open Stratum TCP connections', registers }),
@@ -102,6 +104,30 @@ export function createMetrics(options: CreateMetricsOptions = {}) {
       },
     }),
     templateErrorsTotal: new Counter({ name: 'ltcpool_template_errors_total', help: 'Failed getblocktemplate fetches', registers }),
+    auxBlocksTotal: new Counter({
+      name: 'ltcpool_aux_blocks_total',
+      help: 'Merge-mined (aux chain) block events by chain and status (found, accepted, rejected; stale: a share met the target of aux work already replaced, not submitted)',
+      labelNames: ['chain', 'status'] as const,
+      registers,
+    }),
+    auxRpcErrorsTotal: new Counter({
+      name: 'ltcpool_aux_rpc_errors_total',
+      help: 'Failed RPC calls to an aux chain daemon, by chain and method',
+      labelNames: ['chain', 'method'] as const,
+      registers,
+    }),
+    auxWorkAgeSeconds: new Gauge({
+      name: 'ltcpool_aux_work_age_seconds',
+      help: 'Seconds since the aux work of a chain was fetched (createauxblock); -1 while the chain has no work (daemon down)',
+      labelNames: ['chain'] as const,
+      registers,
+      collect() {
+        for (const [chain, fetchedAt] of auxWorkSources) {
+          const at = fetchedAt();
+          this.set({ chain }, at > 0 ? Math.max(0, (Date.now() - at) / 1000) : -1);
+        }
+      },
+    }),
     rpcDurationSeconds: new Histogram({
       name: 'ltcpool_rpc_duration_seconds',
       help: 'litecoind JSON-RPC call duration by method',
@@ -181,6 +207,11 @@ export function createMetrics(options: CreateMetricsOptions = {}) {
     /** Lets ltcpool_template_age_seconds be computed at scrape time from the template source's last success (ms epoch). */
     setTemplateAgeSource(receivedAt: () => number | undefined): void {
       templateReceivedAt = receivedAt;
+    },
+    /** Registers an aux chain: its series exist from the start, and its work age is read at scrape time. */
+    addAuxChain(chain: string, workFetchedAt: () => number): void {
+      auxWorkSources.set(chain, workFetchedAt);
+      for (const status of ['found', 'accepted', 'rejected', 'stale']) instruments.auxBlocksTotal.inc({ chain, status }, 0);
     },
     /** Lets ltcpool_scrypt_queue_depth be read at scrape time from the share processor's hash scheduler. */
     setScryptQueueSource(waiting: () => number): void {

@@ -77,7 +77,7 @@ export async function unlockBlocks(deps: UnlockerDeps): Promise<UnlockResult> {
   const result: UnlockResult = { confirmed: [], orphaned: [], immature: 0, waiting: [], contested: [] };
   const { rows } = await deps.db.query<BlockRow>(
     `SELECT id::text, height, hash, status, finder, reward_litoshis::text, network_difficulty, share_id, confirmations
-       FROM blocks WHERE status = ANY($1::text[]) ORDER BY height, id`, [FOLLOWED]);
+       FROM blocks WHERE chain = 'litecoin' AND status = ANY($1::text[]) ORDER BY height, id`, [FOLLOWED]);
   if (rows.length === 0) return result;
   const tip = await deps.rpc.call<number>('getblockcount');
 

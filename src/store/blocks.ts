@@ -7,6 +7,8 @@ export const BLOCK_STATUSES = ['candidate', 'submitted', 'accepted', 'rejected',
 export type BlockStatus = (typeof BLOCK_STATUSES)[number];
 
 export interface BlockCandidate {
+  /** 'litecoin' (default) or an aux chain's name. */
+  chain?: string;
   height: number;
   hash: string;
   prevHash: string;
@@ -38,12 +40,12 @@ export interface InsertCandidateResult { id: number | null; spooled: boolean }
 interface DbBlockRow {
   id: string; height: number; hash: string; prev_hash: string; status: BlockStatus; finder: string; worker: string;
   reward_litoshis: string; share_difficulty: number; network_difficulty: number; block_hex: string;
-  submit_result: string | null; confirmations: number; share_id: string | null; created_at: Date; updated_at: Date;
+  submit_result: string | null; confirmations: number; share_id: string | null; created_at: Date; updated_at: Date; chain: string;
 }
 
 function toRow(r: DbBlockRow): BlockRow {
   return {
-    id: Number(r.id), height: r.height, hash: r.hash, prevHash: r.prev_hash, status: r.status, finder: r.finder,
+    id: Number(r.id), chain: r.chain, height: r.height, hash: r.hash, prevHash: r.prev_hash, status: r.status, finder: r.finder,
     worker: r.worker, rewardLitoshis: BigInt(r.reward_litoshis), shareDifficulty: r.share_difficulty,
     networkDifficulty: r.network_difficulty, blockHex: r.block_hex, submitResult: r.submit_result,
     confirmations: r.confirmations, shareId: r.share_id, createdAt: r.created_at, updatedAt: r.updated_at,
@@ -51,8 +53,8 @@ function toRow(r: DbBlockRow): BlockRow {
 }
 
 const INSERT_BLOCK = `INSERT INTO blocks (height, hash, prev_hash, status, finder, worker, reward_litoshis, share_difficulty,
-    network_difficulty, block_hex, share_id, created_at, updated_at)
-  VALUES ($1, $2, $3, 'candidate', $4, $5, $6, $7, $8, $9, $10, $11, $11)
+    network_difficulty, block_hex, share_id, created_at, updated_at, chain)
+  VALUES ($1, $2, $3, 'candidate', $4, $5, $6, $7, $8, $9, $10, $11, $11, COALESCE($12, 'litecoin'))
   ON CONFLICT (hash) DO NOTHING RETURNING id`;
 
 export function candidateToSpooled(c: BlockCandidate, createdAt: Date = new Date()): SpooledBlock {
@@ -60,6 +62,7 @@ export function candidateToSpooled(c: BlockCandidate, createdAt: Date = new Date
     height: c.height, hash: c.hash, prevHash: c.prevHash, finder: c.finder, worker: c.worker,
     rewardLitoshis: c.rewardLitoshis.toString(), shareDifficulty: c.shareDifficulty, networkDifficulty: c.networkDifficulty,
     blockHex: c.blockHex, shareId: c.shareId ?? null, createdAtMs: createdAt.getTime(),
+    ...(c.chain && c.chain !== 'litecoin' ? { chain: c.chain } : {}),
   };
 }
 
@@ -67,7 +70,7 @@ export function candidateToSpooled(c: BlockCandidate, createdAt: Date = new Date
 export async function insertBlockCandidateRow(db: pg.Pool | pg.PoolClient, b: SpooledBlock): Promise<number> {
   const res = await db.query<{ id: string }>(INSERT_BLOCK, [
     b.height, b.hash, b.prevHash, b.finder, b.worker, b.rewardLitoshis, b.shareDifficulty, b.networkDifficulty,
-    b.blockHex, b.shareId, new Date(b.createdAtMs),
+    b.blockHex, b.shareId, new Date(b.createdAtMs), b.chain ?? null,
   ]);
   if (res.rows.length) return Number(res.rows[0].id);
   const existing = await db.query<{ id: string }>('SELECT id FROM blocks WHERE hash = $1', [b.hash]);
@@ -112,7 +115,7 @@ export class BlocksRepo {
   /** Rows still 'candidate' (no verdict recorded) built on `prevHash`: the ones worth resubmitting while it is the tip. */
   async candidatesOn(prevHash: string, limit = 100): Promise<BlockRow[]> {
     const res = await this.pool.query<DbBlockRow>(
-      "SELECT * FROM blocks WHERE status = 'candidate' AND prev_hash = $1 ORDER BY id LIMIT $2", [prevHash, limit]);
+      "SELECT * FROM blocks WHERE chain = 'litecoin' AND status = 'candidate' AND prev_hash = $1 ORDER BY id LIMIT $2", [prevHash, limit]);
     return res.rows.map(toRow);
   }
 
@@ -132,10 +135,10 @@ export class BlocksRepo {
     if (res.rowCount === 0) throw new Error(`block ${hash} not found`);
   }
 
-  async listByStatus(status: BlockStatus | BlockStatus[], limit = 1000): Promise<BlockRow[]> {
+  async listByStatus(status: BlockStatus | BlockStatus[], limit = 1000, chain = 'litecoin'): Promise<BlockRow[]> {
     const statuses = Array.isArray(status) ? status : [status];
     const res = await this.pool.query<DbBlockRow>(
-      'SELECT * FROM blocks WHERE status = ANY($1::text[]) ORDER BY height, id LIMIT $2', [statuses, limit]);
+      'SELECT * FROM blocks WHERE chain = $3 AND status = ANY($1::text[]) ORDER BY height, id LIMIT $2', [statuses, limit, chain]);
     return res.rows.map(toRow);
   }
 

@@ -25,6 +25,8 @@ export type SpooledShareRow = [number, string, string, string, number, number, n
 export interface SpooledBlock {
   height: number; hash: string; prevHash: string; finder: string; worker: string; rewardLitoshis: string;
   shareDifficulty: number; networkDifficulty: number; blockHex: string; shareId: string | null; createdAtMs: number;
+  /** Absent on Litecoin blocks (and on spools written before merged mining). */
+  chain?: string;
 }
 
 export type SpoolRecord =

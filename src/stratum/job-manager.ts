@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { buildJob, type Job } from '../work/job.js';
+import { buildJob, type AuxWork, type Job } from '../work/job.js';
 import type { BlockTemplate } from '../work/template.js';
 
 export interface JobManagerOptions {
@@ -51,6 +51,8 @@ export class JobManager extends EventEmitter {
   private currentJob: Job | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
+  /** Current aux work per chain name; a chain whose daemon stopped answering is absent. */
+  private readonly auxWork = new Map<string, AuxWork>();
 
   constructor(private readonly options: JobManagerOptions) {
     super();
@@ -75,6 +77,26 @@ export class JobManager extends EventEmitter {
       for (const tracked of this.jobs.values()) tracked.staleAt ??= now + this.options.staleGraceMs;
     }
     return this.publish(template, newBlock, now);
+  }
+
+  /**
+   * An aux chain's work changed (new aux tip, refreshed block) or went away (undefined: its daemon stopped
+   * answering). Miners get a new job at once, clean_jobs=false: the old jobs stay valid for Litecoin.
+   */
+  onAuxWork(chain: string, work: AuxWork | undefined): Job | undefined {
+    const before = this.auxWork.get(chain);
+    if (work) this.auxWork.set(chain, work);
+    else this.auxWork.delete(chain);
+    if (before?.block.hash === work?.block.hash) return undefined;
+    if (!this.currentJob) return undefined;
+    const now = this.now();
+    const template = { ...this.currentJob.template, curtime: Math.max(this.currentJob.template.curtime, Math.floor(now / 1000)) };
+    return this.publish(template, false, now);
+  }
+
+  /** True while `hash` is the chain's current aux work (a share on older aux work would only make a stale aux block). */
+  isCurrentAux(chain: string, hash: string): boolean {
+    return this.auxWork.get(chain)?.block.hash === hash;
   }
 
   /** Fresh work from the current template (new ntime), so miners never sit on one job for long. */
@@ -115,6 +137,7 @@ export class JobManager extends EventEmitter {
       extranonce1Size: this.options.extranonce1Size,
       extranonce2Size: this.options.extranonce2Size,
       createdAt: now,
+      aux: [...this.auxWork.values()],
     });
     this.jobs.set(job.id, { job });
     while (this.jobs.size > this.options.maxJobs) {

@@ -58,6 +58,8 @@ export interface StratumServerOptions {
   proxyHeaderTimeoutMs?: number;
   /** How long listen() waits for a port in use to be released (default 20 s). */
   listenRetryMs?: number;
+  /** A miner gave aux chain addresses in its password (remember the last one per chain). */
+  onAuxAddresses?: (address: string, entries: Array<[string, string]>) => void;
   /** Housekeeping period (timeouts, vardiff, ban expiry); defaults from the shortest timeout, at most 5 s. */
   tickIntervalMs?: number;
 }
@@ -94,6 +96,7 @@ export class StratumServer {
       findJob: (jobId) => this.options.jobs.lookup(jobId)?.job,
       shares: options.shares,
       onWorkerAdded: (_s, address) => this.onWorkerAdded(address),
+      onAuxAddresses: (_s, address, entries) => this.options.onAuxAddresses?.(address, entries),
       onSubmitResult: (_s: Session, _o: SubmitOutcome) => undefined,
       onProtocolError: (s, reason) => this.onProtocolError(s, reason),
       onTlsProbe: (s) => {

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { NetworkName } from '../work/address.js';
 import { decodeAddress } from '../work/address.js';
 import { SCRYPT_DIFF1, targetToDifficulty } from '../work/difficulty.js';
+import { parseAuxAddressOptions, type AuxChainParams } from '../work/chains.js';
 import { notifyParams, type Job } from '../work/job.js';
 import { jobTransactionsHex } from '../work/transactions.js';
 import {
@@ -45,6 +46,8 @@ export interface SessionSettings {
   rejectEscalation?: RejectEscalation;
   /** User-agent classes with their difficulty range (first match wins). */
   deviceClasses?: readonly DeviceClass[];
+  /** Merge-mined chains: the password option `<chain>=<address>` (or an alias: doge=) is checked against these. */
+  auxChains?: readonly AuxChainParams[];
 }
 
 export interface RejectEscalation {
@@ -101,6 +104,8 @@ export interface SessionHooks {
   shares: ShareProcessor;
   /** A worker name new to this session was authorized (re-authorizing the same name doesn't call this). */
   onWorkerAdded(session: Session, address: string): void;
+  /** The miner gave aux chain addresses in its password ([chain, address] pairs, already checked). */
+  onAuxAddresses?(session: Session, address: string, entries: Array<[string, string]>): void;
   onSubmitResult(session: Session, outcome: SubmitOutcome): void;
   onProtocolError(session: Session, reason: ProtocolErrorReason): void;
   /** The first bytes were a TLS record on a plain port (a client probing for TLS): closed quietly, no score. */
@@ -630,6 +635,12 @@ export class Session implements Submitter, VardiffState {
     } catch (error) {
       return encodeResponse(id, false, [ERROR_CODES.unauthorized, (error as Error).message, null]);
     }
+    let auxAddresses: Array<[string, string]> | undefined;
+    if (settings.auxChains?.length && typeof password === 'string') {
+      const parsed = parseAuxAddressOptions(password, settings.auxChains);
+      if ('error' in parsed) return encodeResponse(id, false, [ERROR_CODES.unauthorized, parsed.error, null]);
+      if (parsed.entries.length > 0) auxAddresses = parsed.entries;
+    }
     const first = this.workerAddress === undefined;
     if (this.workerFor(username) === undefined) {
       if (this.workerCount >= settings.maxWorkersPerConnection) {
@@ -643,6 +654,7 @@ export class Session implements Submitter, VardiffState {
       }
       hooks.onWorkerAdded(this, address);
     }
+    if (auxAddresses) hooks.onAuxAddresses?.(this, address, auxAddresses);
     let out = encodeResponse(id, true);
     if (first) {
       const fixed = typeof password === 'string' ? parseFixedDifficulty(password) : undefined;

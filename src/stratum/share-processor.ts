@@ -5,7 +5,8 @@ import { HashScheduler } from './hash-scheduler.js';
 import { reversed } from '../work/bytes.js';
 import { difficultyToTarget, networkDifficultyFromBits } from '../work/difficulty.js';
 import { blockHash } from '../work/header.js';
-import type { Job } from '../work/job.js';
+import type { Job, JobAuxChain } from '../work/job.js';
+import { serializeAuxPow } from '../work/auxpow.js';
 import type { ScryptHasher } from '../work/scrypt.js';
 import { blockForShare, buildShareWork, checkShareFields, judgeHash, type RejectReason } from '../work/share.js';
 import { ERROR_CODES } from './codec.js';
@@ -38,6 +39,22 @@ export interface BlockHandler {
   onBlockFound(block: FoundBlock): Promise<void> | void;
 }
 
+/** A share whose Scrypt hash met an aux chain's target: the auxpow proving it, ready for submitauxblock. */
+export interface FoundAuxBlock {
+  job: Job;
+  aux: JobAuxChain;
+  auxpowHex: string;
+  address: string;
+  worker: string;
+  shareDifficulty: number;
+  shareId: string;
+}
+
+/** Persists and submits aux blocks (one queue per chain). */
+export interface AuxBlockHandler {
+  onAuxBlockFound(block: FoundAuxBlock): void;
+}
+
 /** What the share processor needs to know about the connection a share came from. */
 export interface Submitter {
   readonly subscribed: boolean;
@@ -52,7 +69,7 @@ export interface Submitter {
 }
 
 export type SubmitOutcome =
-  | { accepted: true; difficulty: number; block: boolean }
+  | { accepted: true; difficulty: number; block: boolean; auxBlocks?: string[] }
   | { accepted: false; reason: RejectReason; code: number; message: string };
 
 export interface ShareProcessorOptions {
@@ -60,6 +77,8 @@ export interface ShareProcessorOptions {
   hasher: ScryptHasher;
   sink: ShareSink;
   blocks: BlockHandler;
+  /** Where aux wins go (merged mining); absent when no aux chain is configured. */
+  auxBlocks?: AuxBlockHandler;
   instanceId: number;
   extranonce2Size: number;
   ntimeMaxFutureSeconds: number;
@@ -196,12 +215,43 @@ export class ShareProcessor {
     });
     const shareTarget = difficultyToTarget(sentDifficulty);
     const verdict = judgeHash(pow, shareTarget, job.networkTarget);
-    // A hash under the network target is a block even when a miner's share difficulty sits above it.
-    if (!verdict.meetsShareTarget && !verdict.meetsNetworkTarget) return this.reject('low-difficulty');
+    // The same hash against every aux chain's target. A strict chain refuses a parent whose version carries its
+    // own chain id (nVersion >> 16), which version rolling can produce: such a share is not submitted there.
+    let auxWins: JobAuxChain[] | undefined;
+    for (const aux of job.aux) {
+      if (verdict.hashValue > aux.block.target || fields.share.version >>> 16 === aux.chain.chainId) continue;
+      if (!this.options.jobs.isCurrentAux(aux.chain.name, aux.block.hash)) {
+        // The aux tip moved since this job: the node would take it as a side branch at best. Not a found block.
+        this.options.metrics.auxBlocksTotal.inc({ chain: aux.chain.name, status: 'stale' });
+        continue;
+      }
+      (auxWins ??= []).push(aux);
+    }
+    // A hash under the network target (or an aux target) is a block even when a miner's share difficulty sits above it.
+    if (!verdict.meetsShareTarget && !verdict.meetsNetworkTarget && !auxWins) return this.reject('low-difficulty');
 
     const e1 = submitter.extranonce1.toString('hex');
     const shareId = `${this.options.instanceId}:${e1}:${jobId}:${key}`;
     const isBlock = verdict.meetsNetworkTarget;
+    if (auxWins && this.options.auxBlocks) {
+      for (const aux of auxWins) {
+        this.options.auxBlocks.onAuxBlockFound({
+          job,
+          aux,
+          auxpowHex: serializeAuxPow({
+            coinbase: work.coinbase,
+            coinbaseBranch: job.merkleBranch,
+            auxBranch: aux.branch,
+            auxIndex: aux.slot,
+            parentHeader: work.header,
+          }).toString('hex'),
+          address: worker.address,
+          worker: worker.worker,
+          shareDifficulty: sentDifficulty,
+          shareId,
+        });
+      }
+    }
     const blockStored = !isBlock
       ? undefined
       : this.options.blocks.onBlockFound({
@@ -234,7 +284,7 @@ export class ShareProcessor {
     }
     // A block share is acknowledged only once the block itself is durable too (it went to the node first).
     if (blockStored) await blockStored;
-    return { accepted: true, difficulty: sentDifficulty, block: isBlock };
+    return { accepted: true, difficulty: sentDifficulty, block: isBlock, ...(auxWins ? { auxBlocks: auxWins.map((a) => a.chain.name) } : {}) };
   }
 
   private networkDifficulty(bits: string): number {

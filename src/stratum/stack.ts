@@ -1,15 +1,14 @@
 import type { Logger } from 'pino';
-import { parseHostPort, type Config } from '../ops/config.js';
+import { auxChainsOf, EXTRANONCE1_SIZE, parseHostPort, type Config } from '../ops/config.js';
 import type { Metrics } from '../ops/metrics.js';
 import { decodeAddress } from '../work/address.js';
 import type { ScryptHasher } from '../work/scrypt.js';
 import { compileDeviceClasses, DEFAULT_DEVICE_CLASSES } from './device-classes.js';
 import { JobManager } from './job-manager.js';
 import { StratumServer, type StratumServerOptions } from './server.js';
-import { ShareProcessor, type BlockHandler, type ShareSink } from './share-processor.js';
+import { ShareProcessor, type AuxBlockHandler, type BlockHandler, type ShareSink } from './share-processor.js';
 
-/** Extranonce1 bytes per connection (4: 2^32 connections per instance before reuse). */
-export const EXTRANONCE1_SIZE = 4;
+export { EXTRANONCE1_SIZE };
 
 export interface StratumStackParts {
   hasher: ScryptHasher;
@@ -17,6 +16,10 @@ export interface StratumStackParts {
   sink: ShareSink;
   /** Where block-meeting shares go (the FoundBlockHandler in the pool). */
   blocks: BlockHandler;
+  /** Where aux wins go (merged mining). */
+  auxBlocks?: AuxBlockHandler;
+  /** A miner gave aux chain addresses in its password. */
+  onAuxAddresses?: (address: string, entries: Array<[string, string]>) => void;
   metrics: Metrics;
   logger: Logger;
 }
@@ -47,6 +50,7 @@ export function createStratumStack(config: Config, parts: StratumStackParts): St
     hasher: parts.hasher,
     sink: parts.sink,
     blocks: parts.blocks,
+    auxBlocks: parts.auxBlocks,
     instanceId: config.instanceId,
     extranonce2Size: config.stratum.extranonce2Size,
     ntimeMaxFutureSeconds: config.stratum.ntimeMaxFutureSeconds,
@@ -55,7 +59,7 @@ export function createStratumStack(config: Config, parts: StratumStackParts): St
     logger: parts.logger.child({ module: 'shares' }),
   });
   const server = new StratumServer(
-    stratumServerOptions(config, { jobs, shares, metrics: parts.metrics, logger: parts.logger.child({ module: 'stratum' }) }),
+    { ...stratumServerOptions(config, { jobs, shares, metrics: parts.metrics, logger: parts.logger.child({ module: 'stratum' }) }), onAuxAddresses: parts.onAuxAddresses },
   );
   return { jobs, shares, server };
 }
@@ -84,6 +88,7 @@ export function stratumServerOptions(
       maxWriteBufferBytes: limits.maxWriteBufferBytes,
       rejectEscalation: limits.rejectEscalation,
       deviceClasses: compileDeviceClasses(config.stratum.deviceClasses ?? DEFAULT_DEVICE_CLASSES),
+      auxChains: auxChainsOf(config),
     },
     ...parts,
     authorizeTimeoutMs: limits.authorizeTimeoutSeconds * 1000,

@@ -144,3 +144,28 @@ export function isValidAuxAddress(chain: AuxChainParams, address: string): boole
 export function decodeLitecoinAddress(address: string, network: NetworkName): Buffer {
   return decodeAddress(address, network);
 }
+
+/**
+ * The miner's aux addresses from the Stratum password: comma-separated `key=value` options where the key is a
+ * configured aux chain's name or alias (`d=2400000,doge=D...`). Other options are not ours to judge.
+ */
+export function parseAuxAddressOptions(password: string, chains: readonly AuxChainParams[]): { entries: Array<[string, string]> } | { error: string } {
+  const entries: Array<[string, string]> = [];
+  for (const part of password.split(/[,;\s]/)) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) continue;
+    const key = part.slice(0, eq).trim().toLowerCase();
+    const chain = chains.find((c) => c.name === key || c.aliases.includes(key));
+    if (!chain) continue;
+    const value = part.slice(eq + 1).trim();
+    try {
+      decodeAuxAddress(chain, value);
+    } catch (error) {
+      return { error: `${key}=: ${(error as Error).message}` };
+    }
+    const existing = entries.findIndex(([name]) => name === chain.name);
+    if (existing >= 0) entries[existing] = [chain.name, value];
+    else entries.push([chain.name, value]);
+  }
+  return { entries };
+}

@@ -1,4 +1,6 @@
+import { auxCommitment, buildAuxTree, type AuxBlock } from './auxpow.js';
 import { fromHex, isHex, reversed } from './bytes.js';
+import type { AuxChainParams } from './chains.js';
 import { buildCoinbaseParts, type CoinbaseOutput } from './coinbase.js';
 import { bitsToTarget } from './difficulty.js';
 import { swapWords } from './header.js';
@@ -12,6 +14,20 @@ export interface JobOptions {
   extranonce1Size: number;
   extranonce2Size: number;
   createdAt: number;
+  /** Current aux work of the merge-mined chains (their commitment goes into the coinbase). */
+  aux?: AuxWork[];
+}
+
+/** One aux chain's current block to merge-mine. */
+export interface AuxWork {
+  chain: AuxChainParams;
+  block: AuxBlock;
+}
+
+/** An aux chain in a job: its block and where it sits in the job's aux tree. */
+export interface JobAuxChain extends AuxWork {
+  slot: number;
+  branch: Buffer[];
 }
 
 /** Everything needed to hand out one piece of work and to judge the shares submitted against it. */
@@ -30,6 +46,8 @@ export interface Job {
   networkTarget: bigint;
   reward: bigint;
   createdAt: number;
+  /** Aux chains this job merge-mines (empty without merged mining). */
+  aux: JobAuxChain[];
 }
 
 export function buildJob(template: BlockTemplate, options: JobOptions): Job {
@@ -37,12 +55,16 @@ export function buildJob(template: BlockTemplate, options: JobOptions): Job {
   if (template.default_witness_commitment) {
     outputs.push({ value: 0n, script: fromHex(template.default_witness_commitment) });
   }
+  const auxWork = options.aux ?? [];
+  const tree = auxWork.length > 0 ? buildAuxTree(auxWork.map((w) => ({ chainId: w.chain.chainId, hash: w.block.hash }))) : undefined;
   const { coinb1, coinb2 } = buildCoinbaseParts({
     height: template.height,
     extranonceSize: options.extranonce1Size + options.extranonce2Size,
     poolTag: options.poolTag,
     outputs,
+    auxCommitment: tree ? auxCommitment(tree) : undefined,
   });
+  const aux = auxWork.map((w, i) => ({ ...w, slot: tree!.entries[i].slot, branch: tree!.entries[i].branch }));
   // The merkle tree is always over txids: the HogEx `data` carries an MWEB flag byte, so sha256d(data) matches nothing.
   const txids = template.transactions.map((tx) => reversed(fromHex(tx.txid)));
   return {
@@ -60,6 +82,7 @@ export function buildJob(template: BlockTemplate, options: JobOptions): Job {
     networkTarget: bitsToTarget(template.bits),
     reward: BigInt(template.coinbasevalue),
     createdAt: options.createdAt,
+    aux,
   };
 }
 
