@@ -32,6 +32,9 @@ const CONVENTION_METRICS: [string, 'gauge' | 'counter' | 'histogram', string[]][
   ['ltcpool_bans_total', 'counter', []],
   ['ltcpool_banned_ips', 'gauge', []],
   ['ltcpool_tls_probes_total', 'counter', []],
+  ['ltcpool_aux_blocks_total', 'counter', ['chain', 'status']],
+  ['ltcpool_aux_rpc_errors_total', 'counter', ['chain', 'method']],
+  ['ltcpool_aux_work_age_seconds', 'gauge', ['chain']],
 ];
 
 describe('metrics registry', () => {
