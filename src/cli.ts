@@ -67,6 +67,22 @@ async function migrateCommand(file: string | undefined): Promise<void> {
   }
 }
 
+async function statusCommand(file: string | undefined, urls: string[] | undefined, json: boolean): Promise<number> {
+  const config = loadConfig(file);
+  commandDatabaseUrl = config.database.url;
+  configureLogging({ level: 'silent' });
+  const { gatherStatus, formatStatus } = await import('./ops/status.js');
+  const { createPool } = await import('./store/db.js');
+  const db = config.database.url ? createPool({ url: config.database.url, max: 4, connectionTimeoutMs: 3000 }) : undefined;
+  try {
+    const report = await gatherStatus(config, { db, urls });
+    console.log(json ? JSON.stringify(report, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2) : formatStatus(report, config));
+    return report.database.ok ? 0 : 1;
+  } finally {
+    await db?.end();
+  }
+}
+
 function positiveSeconds(value: string): string {
   const seconds = Number(value);
   if (!Number.isFinite(seconds) || seconds <= 0) throw new InvalidArgumentError('must be a positive number of seconds');
@@ -114,6 +130,16 @@ export function buildProgram(run: (code: number) => void): Command {
       const interval = o.interval === true ? String(config.payouts.intervalSeconds) : o.interval;
       const code = await payoutsCommand(config, { once: o.once === true, interval, release: o.release, history: o.history === true });
       if (code >= 0) run(code);
+    });
+  program
+    .command('status')
+    .addHelpText('after', environmentHelp)
+    .description('one-screen summary: instances, miners, hashrate, last block, template age, share queue, spool, payouts, wallet, alerts')
+    .addOption(configOption())
+    .option('--url <url...>', "a pool's HTTP address to read /metrics from (default: http.host:http.port)")
+    .option('--json', 'the same as JSON')
+    .action(async (o: { config?: string; url?: string[]; json?: boolean }) => {
+      run(await statusCommand(o.config, o.url, o.json === true));
     });
   program
     .command('demo')

@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -5,6 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestMiner } from '../../src/miner/miner.js';
 import { DEFAULT_NOTIFIER_OPTIONS, detectNotifications } from '../../src/ops/alerts/notifier.js';
+import { formatStatus, gatherStatus } from '../../src/ops/status.js';
 import { insertBatch, markBatchSent } from '../../src/payouts/ledger.js';
 import { createPool } from '../../src/store/db.js';
 import { migrate } from '../../src/store/migrations.js';
@@ -169,5 +172,42 @@ describe('alerts to miners', () => {
     expect(kinds).toContain('block_found:ee');
     expect(rows.find((r) => r.kind === 'hashrate_drop').payload.message).toMatch(/ran at \d+ % of its 24-hour average/);
     expect(await detectNotifications(db, options, now)).toBe(0);
+  });
+});
+
+describe('ltcpool status', () => {
+  it('summarises instances, miners, last block, payouts, wallet and alerts; the CLI prints it', async () => {
+    const closed = http.createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const closedPort = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const report = await gatherStatus(pool.config, { db: pool.db, urls: [pool.httpUrl!, `http://127.0.0.1:${closedPort}`] });
+    expect(report.database.ok).toBe(true);
+    expect(report.payouts!.paid).toBe(123_456_789n + 5_000_000n);
+    expect(report.lastBlock).not.toBeNull();
+    expect(report.endpoints[0].error).toBeUndefined();
+    expect(report.endpoints[0].templateAgeSeconds).toBeGreaterThanOrEqual(0);
+    expect(report.endpoints[1].error).toMatch(/ECONNREFUSED/);
+    const text = formatStatus(report, pool.config);
+    expect(text).toMatch(/^payouts: +owed .* LTC, paid 1\.28456789 LTC, pending 0\.00000000 LTC, last payment \d+ s ago$/m);
+    expect(text).toMatch(/^last block: +\d+ (accepted|confirmed)/m);
+    expect(text).toMatch(/^wallet: +(\d+\.\d{8} LTC spendable|UNREACHABLE)/m);
+    expect(text).toContain(`http://127.0.0.1:${closedPort} UNREACHABLE`);
+    expect(text.split('\n').length).toBeLessThanOrEqual(24);
+
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ltcpool-status-'));
+    const file = path.join(dir, 'config.json');
+    writeFileSync(file, JSON.stringify({
+      network: 'regtest', pool: { address: pool.config.pool.address }, node: { rpcUrl: pool.config.node.rpcUrl },
+      database: { url: database.url }, http: { port: Number(new URL(pool.httpUrl!).port) },
+    }));
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'status', '--config', file], { timeout: 60_000 }, (error, stdout, stderr) =>
+        error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)));
+    expect(out).toMatch(/^ltcpool status  regtest/);
+    expect(out).toMatch(/^database: +ok$/m);
+    expect(out).toMatch(/^  endpoint: +http:\/\/127\.0\.0\.1:\d+ height \d+, template \d+ s old, \d+ connections, share queue 0, spool 0 shares/m);
+    expect(out).toMatch(/paid 1\.28456789 LTC/);
+    console.log(out);
   });
 });

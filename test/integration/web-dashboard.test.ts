@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestMiner } from '../../src/miner/miner.js';
 import { createPool } from '../../src/store/db.js';
 import { migrate } from '../../src/store/migrations.js';
-import { formatHashrate, formatLtc, formatPercent } from '../../web/src/format.js';
+import { formatHashrate, formatLtc, formatPercent } from '../../src/ops/format.js';
 import { startRegtest, type RegtestNode } from '../harness/litecoind.js';
 import { startPostgres, type TestDatabase } from '../harness/postgres.js';
 import { startTestPool, waitFor, type TestPool } from '../support/pool.js';

@@ -2,7 +2,7 @@
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
-import { formatAgo, formatHashrate, formatLtc, formatNumber, formatPercent, shortHash } from './format.ts';
+import { formatAgo, formatHashrate, formatLtc, formatNumber, formatPercent, shortHash } from '../../src/ops/format.js';
 
 interface Point { time: string; hashrate: number; shares: number }
 interface Series { range: string; bucketSeconds: number; points: Point[] }
