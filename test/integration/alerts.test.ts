@@ -204,9 +204,9 @@ describe('ltcpool status', () => {
     const out = await new Promise<string>((resolve, reject) =>
       execFile(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'status', '--config', file], { timeout: 60_000 }, (error, stdout, stderr) =>
         error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)));
-    expect(out).toMatch(/^ltcpool status  regtest/);
+    expect(out).toMatch(/^ltcpool status {2}regtest/);
     expect(out).toMatch(/^database: +ok$/m);
-    expect(out).toMatch(/^  endpoint: +http:\/\/127\.0\.0\.1:\d+ height \d+, template \d+ s old, \d+ connections, share queue 0, spool 0 shares/m);
+    expect(out).toMatch(/^ {2}endpoint: +http:\/\/127\.0\.0\.1:\d+ height \d+, template \d+ s old, \d+ connections, share queue 0, spool 0 shares/m);
     expect(out).toMatch(/paid 1\.28456789 LTC/);
     console.log(out);
   });
