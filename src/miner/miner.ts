@@ -95,8 +95,9 @@ export class TestMiner extends EventEmitter {
   readonly notifications: Array<{ method: string; params: unknown[] }> = [];
   /** Answers no request of ours was waiting for (`id: null` or an unknown id). A pool must never send these. */
   readonly strayAnswers: unknown[] = [];
-  /** TLS probes made (habits.tlsProbeFirst). */
+  /** TLS probes made (habits.tlsProbeFirst), and how many of them the pool answered as TLS. */
   tlsProbes = 0;
+  tlsProbesAnswered = 0;
   /** Where the next connect goes: options.host/port until a client.reconnect names another place. */
   host: string;
   port: number;
@@ -146,13 +147,20 @@ export class TestMiner extends EventEmitter {
     });
   }
 
-  /** A TLS handshake attempt on its own connection (bfgminer's probe); resolves when the pool closes it. */
+  /**
+   * A TLS handshake attempt on its own connection (bfgminer's probe); resolves when the pool closes it, or when
+   * the handshake completes (bfgminer would mine over TLS then; this miner goes on in plain text).
+   */
   async probeTls(timeoutMs = 5000): Promise<void> {
     this.tlsProbes++;
     await new Promise<void>((resolve) => {
       const socket = tlsConnect({ host: this.host, port: this.port, rejectUnauthorized: false });
       const timer = setTimeout(() => socket.destroy(), timeoutMs);
       socket.on('error', () => undefined);
+      socket.once('secureConnect', () => {
+        this.tlsProbesAnswered++;
+        socket.destroy();
+      });
       socket.once('close', () => {
         clearTimeout(timer);
         resolve();

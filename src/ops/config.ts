@@ -36,7 +36,14 @@ const stratumPortSchema = z.strictObject({
   /** Expect a PROXY protocol v1/v2 header (HAProxy `send-proxy`/`send-proxy-v2`) before Stratum bytes. */
   proxyProtocol: z.boolean().default(false),
   /** Serve Stratum over TLS on this port, with a PEM certificate chain and key read from these paths. */
-  tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+  tls: z
+    .strictObject({
+      cert: z.string().min(1),
+      key: z.string().min(1),
+      /** Also plain Stratum: a connection whose first bytes are a TLS record gets TLS, any other plain text. */
+      optional: z.boolean().default(false),
+    })
+    .optional(),
 }).refine((p) => !(p.proxyProtocol && p.tls), { message: 'proxyProtocol and tls on one port are not supported yet', path: ['tls'] })
   .refine((p) => p.minDifficulty === undefined || p.minDifficulty <= p.difficulty, { message: 'must not exceed the port difficulty', path: ['minDifficulty'] });
 

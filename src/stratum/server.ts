@@ -7,7 +7,7 @@ import { BanList, normalizeIp as normalizeAddress, type BanOptions, type Offence
 import { encodeNotification } from './codec.js';
 import type { JobManager } from './job-manager.js';
 import { ProxyHeaderReader } from './proxy-protocol.js';
-import { Session, type ProtocolErrorReason, type SessionEnvironment, type SessionHooks, type SessionSettings } from './session.js';
+import { isTlsRecordStart, Session, type ProtocolErrorReason, type SessionEnvironment, type SessionHooks, type SessionSettings } from './session.js';
 import type { ShareProcessor, SubmitOutcome } from './share-processor.js';
 import { loadTlsContext, type TlsFiles } from './tls.js';
 
@@ -134,12 +134,15 @@ export class StratumServer {
       let server: Server;
       if (portConfig.tls) {
         const { cert, key } = loadTlsContext(portConfig.tls);
-        server = createTlsServer({ cert, key, handshakeTimeout: 10_000 }, onSocket);
+        const tlsServer = createTlsServer({ cert, key, handshakeTimeout: 10_000 }, onSocket);
         // Handshake failures (plain-text clients, scanners) are the client's problem, not a listener error.
-        server.on('tlsClientError', (error, socket) => {
+        tlsServer.on('tlsClientError', (error, socket) => {
           this.options.logger.debug({ err: error, ip: socket.remoteAddress }, 'TLS handshake failed');
           socket.destroy();
         });
+        server = portConfig.tls.optional
+          ? createServer({ noDelay: true }, (socket) => this.sniffTls(socket, portConfig, tlsServer))
+          : tlsServer;
       } else {
         server = createServer({ noDelay: true }, onSocket);
       }
@@ -277,12 +280,44 @@ export class StratumServer {
     await closed;
   }
 
+  /**
+   * A port serving both: TLS when the first bytes are a TLS record (bfgminer tries TLS first on a plain URL,
+   * and gets it), plain Stratum otherwise. The TLS server takes the socket with its first bytes put back.
+   */
+  private sniffTls(socket: Socket, portConfig: ListenPort, tlsServer: Server): void {
+    if (this.listenersClosed) {
+      socket.destroy();
+      return;
+    }
+    socket.on('error', () => undefined);
+    const timer = setTimeout(() => socket.destroy(), this.options.authorizeTimeoutMs);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+    socket.once('data', (chunk: Buffer) => {
+      clearTimeout(timer);
+      socket.pause();
+      if (isTlsRecordStart(chunk)) {
+        socket.unshift(chunk);
+        tlsServer.emit('connection', socket);
+        return;
+      }
+      try {
+        this.accept(socket, portConfig, chunk);
+      } catch (error) {
+        this.options.logger.error({ err: error }, 'accepting a connection failed');
+        socket.destroy();
+        return;
+      }
+      socket.resume();
+    });
+  }
+
   private nextExtranonce1(): number {
     this.extranonceCounter = (this.extranonceCounter + 1) & 0xffffff;
     return ((((this.options.instanceId & 0xff) << 24) | this.extranonceCounter) >>> 0);
   }
 
-  private accept(socket: Socket, portConfig: ListenPort): void {
+  private accept(socket: Socket, portConfig: ListenPort, firstBytes?: Buffer): void {
     if (this.listenersClosed) {
       socket.destroy();
       return;
@@ -293,7 +328,7 @@ export class StratumServer {
       this.readProxyHeader(socket, ip, portConfig);
       return;
     }
-    this.startSession(socket, ip, portConfig, undefined);
+    this.startSession(socket, ip, portConfig, firstBytes);
   }
 
   /** The balancer's header comes first; the client IP in it is the one bans, limits and logs use. */

@@ -4,6 +4,8 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 export interface TlsFiles {
   cert: string;
   key: string;
+  /** Serve plain Stratum too: TLS only for connections that open with a TLS record. */
+  optional?: boolean;
 }
 
 /** Reads the certificate chain and key named in config; errors name the file that failed. */

@@ -2,6 +2,10 @@
  * The habits of the clients operators actually run (bfgminer, cgminer and the ASIC firmware descended from
  * it), reproduced by the test miner's habit modes against the real Stratum server (fixture template, no node).
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TestMiner, type MinerHabits } from '../../src/miner/miner.js';
 import { sha256d } from '../../src/work/bytes.js';
@@ -60,6 +64,41 @@ describe('TLS ClientHello on a plain port (bfgminer on stratum+tcp)', () => {
     // an unrelated miner on the same address is served
     const neighbour = await raw(p.port);
     expect((await neighbour.request('client.get_version')).result).toBe('ltcpool/0.1.0');
+  });
+});
+
+describe('a port serving TLS and plain Stratum (tls.optional)', () => {
+  it('a ClientHello gets TLS, plain text gets Stratum, on the one port; nothing is scored', async (context) => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ltcpool-tls-optional-'));
+    try {
+      const cert = path.join(dir, 'cert.pem');
+      const key = path.join(dir, 'key.pem');
+      try {
+        execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1'], { stdio: 'ignore' });
+      } catch {
+        console.log('openssl is not available: skipping the optional-TLS port test');
+        context.skip();
+        return;
+      }
+      const p = await pool({ stratum: { ports: [{ port: 0, difficulty: 1e-9, tls: { cert, key, optional: true } }], bans: { threshold: 5 } } });
+      const secure = await RawClient.connect(p.port, '127.0.0.4', { tls: true });
+      clients.push(secure);
+      await secure.subscribeAndAuthorize(USER);
+      expect((secure.socket as import('node:tls').TLSSocket).getPeerCertificate().subject?.CN).toBe('127.0.0.1');
+      const plain = await raw(p.port, '127.0.0.4');
+      await plain.subscribeAndAuthorize(USER);
+      // bfgminer's habit on a stratum+tcp URL: the probe is answered as TLS
+      const bfg = miner(p.port, { tlsProbeFirst: true });
+      for (let i = 0; i < 10; i++) await bfg.probeTls();
+      expect(bfg.tlsProbesAnswered).toBe(10);
+      expect((await bfg.start()).result).toBe(true);
+      expect(p.server.bans.score('127.0.0.4')).toBe(0);
+      expect(p.server.bans.score('127.0.0.1')).toBe(0);
+      expect((await secure.request('client.get_version')).result).toBe('ltcpool/0.1.0');
+      expect((await plain.request('client.get_version')).result).toBe('ltcpool/0.1.0');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
