@@ -1,4 +1,6 @@
-// Scratch A/B of the simd share path (not part of npm run bench).
+// A/B of the whole share path with the simd hasher (not part of npm run bench): stratum.maxHashesInFlight values
+// (AB=64,256), worker threads (THREADS=2), rounds (ROUNDS=2), alternating, printing shares/s and CPU per share.
+// Usage: AB=64,256 ROUNDS=2 npx tsx bench/path-ab.mts
 import { SimdScryptPool } from '../src/hash/simd-pool.js';
 import { parseConfig } from '../src/ops/config.js';
 import { BENCH_ADDRESS, runLoadProcess, startBenchPool } from './stratum-path.js';
