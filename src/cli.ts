@@ -36,7 +36,11 @@ function readConfig(file: string | undefined): Config {
 async function serve(file: string | undefined): Promise<void> {
   const config = readConfig(file);
   const { startPool } = await import('./pool.js');
-  const pool = await startPool(config);
+  let running: { stop(): Promise<void> } | undefined;
+  // A schema found to be behind after a start during a database outage: stop (shares stay in the spool).
+  const onFatal = () => void (running?.stop() ?? Promise.resolve()).finally(() => process.exit(1));
+  const pool = await startPool(config, { onFatal });
+  running = pool;
   const shutdown = (signal: string) => {
     createLogger('cli').info({ signal }, 'signal received');
     pool.stop().then(

@@ -18,6 +18,7 @@ import { createStratumStack } from './stratum/stack.js';
 import { BlocksRepo } from './store/blocks.js';
 import { createPool } from './store/db.js';
 import { checkSchema } from './store/migrations.js';
+import { isDatabaseUnavailableError } from './store/pg-errors.js';
 import { startSharePartitionMaintenance } from './store/partitions.js';
 import { HistoryWriter } from './store/history.js';
 import { Notifier } from './ops/alerts/notifier.js';
@@ -47,6 +48,7 @@ export interface RunningPool {
   db: pg.Pool | undefined;
   history: HistoryWriter | undefined;
   notifier: Notifier | undefined;
+  writer: ShareWriter | undefined;
   stop(): Promise<void>;
 }
 
@@ -54,7 +56,10 @@ export interface RunningPool {
  * Wires the roles together, data flowing one way: litecoind → templates → jobs → miners → shares →
  * store, and found blocks → litecoind.
  */
-export async function startPool(config: Config, options: { metrics?: Metrics; logger?: Logger } = {}): Promise<RunningPool> {
+export async function startPool(
+  config: Config,
+  options: { metrics?: Metrics; logger?: Logger; /** The schema, checked after a start during an outage, was refused. */ onFatal?: (error: Error) => void } = {},
+): Promise<RunningPool> {
   const logger = options.logger ?? createLogger();
   const metrics = options.metrics ?? defaultMetrics;
 
@@ -89,6 +94,10 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
   let partitions: { stop(): void } | undefined;
   let history: HistoryWriter | undefined;
   let notifier: Notifier | undefined;
+  let schemaOk = false;
+  let schemaPending: Promise<unknown> | undefined;
+  let afterSchema = (): void => undefined;
+  let stopped = false;
   const spoolDir = path.resolve(config.database.spoolDir, `instance-${config.instanceId}`);
   if (config.database.url) {
     db = createPool({ url: config.database.url, max: config.database.poolSize, logger, applicationName: `ltcpool-${config.instanceId}` });
@@ -100,7 +109,15 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
     const blockSpool = new Spool({ dir: path.join(spoolDir, 'blocks'), logger: logger.child({ module: 'block-spool' }) });
     await blockSpool.open();
     blockStore = { spool: blockSpool, repo: new BlocksRepo(blocksDb, { logger }) };
-    await checkSchema(db);
+    // The schema check must not keep the pool from serving while PostgreSQL is down: a start during an
+    // outage (a crash, an upgrade) serves miners on the spool and checks the schema once the database answers.
+    // Only a schema known to be behind (or altered) is refused.
+    const firstCheck = checkSchema(db).then(() => 'ok' as const, (error: unknown) => error);
+    const early = await Promise.race([firstCheck, new Promise<'pending'>((r) => setTimeout(() => r('pending'), 1500).unref())]);
+    if (early !== 'ok' && early !== 'pending' && !isDatabaseUnavailableError(early)) throw early;
+    schemaOk = early === 'ok';
+    if (!schemaOk) logger.warn('database unreachable at start: serving miners on the spool; the schema is checked once it answers');
+    schemaPending = schemaOk ? undefined : firstCheck;
     writer = new ShareWriter({
       pool: db,
       spoolDir,
@@ -113,18 +130,26 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
         spoolShares: metrics.spoolShares,
       },
     });
-    await writer.start();
-    partitions = startSharePartitionMaintenance(db, { daysAhead: 7, retentionDays: config.database.shareRetentionDays, logger: logger.child({ module: 'partitions' }) });
-    if (config.history.enabled) {
-      const { intervalSeconds, ...historyOptions } = config.history;
-      history = new HistoryWriter({ pool: db, intervalMs: intervalSeconds * 1000, ...historyOptions, logger: logger.child({ module: 'history' }) });
-      history.start();
-    }
-    if (config.alerts.enabled) {
-      const { intervalSeconds, enabled: _enabled, ...alertOptions } = config.alerts;
-      notifier = new Notifier({ db, intervalMs: intervalSeconds * 1000, ...alertOptions, logger: logger.child({ module: 'alerts' }) });
-      notifier.start();
-    }
+    // The spool left by a previous run replays behind the open port, not before it.
+    await writer.start({ replayInBackground: true, databaseReady: schemaOk });
+    const database = db;
+    const shareWriter = writer;
+    afterSchema = () => {
+      if (stopped) return;
+      shareWriter.databaseReady();
+      partitions = startSharePartitionMaintenance(database, { daysAhead: 7, retentionDays: config.database.shareRetentionDays, logger: logger.child({ module: 'partitions' }) });
+      if (config.history.enabled) {
+        const { intervalSeconds, ...historyOptions } = config.history;
+        history = new HistoryWriter({ pool: database, intervalMs: intervalSeconds * 1000, ...historyOptions, logger: logger.child({ module: 'history' }) });
+        history.start();
+      }
+      if (config.alerts.enabled) {
+        const { intervalSeconds, enabled: _enabled, ...alertOptions } = config.alerts;
+        notifier = new Notifier({ db: database, intervalMs: intervalSeconds * 1000, ...alertOptions, logger: logger.child({ module: 'alerts' }) });
+        notifier.start();
+      }
+    };
+    if (schemaOk) afterSchema();
   } else {
     logger.warn('no database configured: accepted shares are NOT recorded (regtest only)');
   }
@@ -296,9 +321,33 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
 
   logger.info({ network: config.network, stratum: server.boundPorts, http: http?.url, height: jobs.current?.height }, 'ltcpool is serving');
 
+  if (db && schemaPending) {
+    const database = db;
+    let result = schemaPending;
+    void (async () => {
+      for (;;) {
+        const outcome = await result;
+        if (stopped) return;
+        if (outcome === 'ok') {
+          logger.info('database answers and its schema is current: shares go to it, the spool replays');
+          afterSchema();
+          return;
+        }
+        if (!isDatabaseUnavailableError(outcome)) {
+          logger.fatal({ err: outcome }, 'database schema refused: shares stay in the spool');
+          options.onFatal?.(outcome as Error);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 1000));
+        result = checkSchema(database).then(() => 'ok' as const, (error: unknown) => error);
+      }
+    })();
+  }
+
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
+      stopped = true;
       logger.info('shutting down: asking miners to reconnect, flushing shares');
       clearInterval(hashrateTimer);
       jobs.stopRebroadcastTimer();
@@ -322,5 +371,5 @@ export async function startPool(config: Config, options: { metrics?: Metrics; lo
       logger.info('stopped');
     })());
 
-  return { stratumPorts: server.boundPorts, httpUrl: http?.url, server, jobs, shares, blocks, templates, aux: { sources: auxSources.map((a) => a.source), blocks: auxBlocks }, db, history, notifier, stop };
+  return { stratumPorts: server.boundPorts, httpUrl: http?.url, server, jobs, shares, blocks, templates, aux: { sources: auxSources.map((a) => a.source), blocks: auxBlocks }, db, history, notifier, writer, stop };
 }

@@ -136,6 +136,9 @@ export class ShareWriter {
   private recoveryTimer: NodeJS.Timeout | null = null;
   private replaying: Promise<void> | null = null;
   private mode: BatchDestination = 'db';
+  /** True until databaseReady(): everything goes to the spool, no probe, no replay. */
+  private gated = false;
+  private lastReplayResult: (ReplayResult & { seconds: number; recordsPerSecond: number }) | undefined;
   private started = false;
   private closing = false;
 
@@ -170,15 +173,38 @@ export class ShareWriter {
   /**
    * Opens the spool and replays whatever a previous process left in it before resolving. When the database
    * is unreachable, start() still resolves: shares go to the spool and replay happens on reconnect.
+   * - `replayInBackground`: resolve once the spool is open; the replay runs behind (shares are taken meanwhile).
+   * - `databaseReady: false`: every share goes to the spool, the database is not touched until databaseReady()
+   *   is called (the schema has not been checked yet).
    */
-  async start(): Promise<void> {
+  async start(options: { replayInBackground?: boolean; databaseReady?: boolean } = {}): Promise<void> {
     if (this.started) return;
-    await this.spool.open();
+    await this.spool.open({ countInBackground: options.replayInBackground });
     this.started = true;
+    if (options.databaseReady === false) {
+      this.gated = true;
+      this.mode = 'spool';
+      return;
+    }
     if (this.spool.hasPending()) {
       this.logger.info(this.spool.stats(), 'replaying share spool left by a previous run');
-      await this.recover(true);
+      const replay = this.recover(true);
+      if (!options.replayInBackground) await replay;
     }
+  }
+
+  /** The database may be written now (after start({ databaseReady: false })): probe it, replay the spool, go direct. */
+  databaseReady(): void {
+    if (!this.gated) return;
+    this.gated = false;
+    if (this.recoveryTimer) clearTimeout(this.recoveryTimer);
+    this.recoveryTimer = null;
+    void this.recover(false);
+  }
+
+  /** Figures of the last spool replay that applied something (records/s included). */
+  get lastReplay(): (ReplayResult & { seconds: number; recordsPerSecond: number }) | undefined {
+    return this.lastReplayResult;
   }
 
   // Not an async function: at 100k shares/s the extra promise and resolution ticks of an async wrapper are
@@ -349,7 +375,7 @@ export class ShareWriter {
   }
 
   private scheduleRecovery(): void {
-    if (this.recoveryTimer !== null || this.closing) return;
+    if (this.recoveryTimer !== null || this.closing || this.gated) return;
     this.recoveryTimer = setTimeout(() => {
       this.recoveryTimer = null;
       void this.recover(false);
@@ -383,14 +409,34 @@ export class ShareWriter {
   replaySpool(): Promise<void> {
     if (this.replaying) return this.replaying;
     const run = (async () => {
-      const result = await this.spool.replay((record) => this.applySpoolRecord(record));
+      const started = performance.now();
+      const result = await this.spool.replayBatches((records) => this.applySpoolRecords(records), this.maxBatch);
       if (result.records > 0 || result.skippedLines > 0) {
-        this.logger.info(result, 'share spool replayed');
+        const seconds = (performance.now() - started) / 1000;
+        this.lastReplayResult = { ...result, seconds, recordsPerSecond: Math.round(result.records / Math.max(seconds, 1e-6)) };
+        this.logger.info(this.lastReplayResult, 'share spool replayed');
         this.options.onReplay?.(result);
       }
     })();
     this.replaying = run.finally(() => { this.replaying = null; });
     return this.replaying;
+  }
+
+  /** Consecutive spooled records in one statement; when the database refuses it, record by record. */
+  private async applySpoolRecords(records: SpoolRecord[]): Promise<void> {
+    if (records.length === 1) return this.applySpoolRecord(records[0]);
+    const rows: SpooledShareRow[] = [];
+    for (const record of records) {
+      if (record.kind === 'block') await insertBlockCandidateRow(this.pool, record.block);
+      else for (const row of record.rows) rows.push(row);
+    }
+    if (rows.length === 0) return;
+    try {
+      await this.insertWithRetry(rows, 'skip');
+    } catch (err) {
+      if (isDatabaseUnavailableError(err)) throw err;
+      for (const record of records) if (record.kind === 'shares') await this.applySpoolRecord(record);
+    }
   }
 
   private async applySpoolRecord(record: SpoolRecord): Promise<void> {
