@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -5,6 +7,7 @@ import { makeRpc, startRegtest, type RegtestNode } from './devnet/litecoind.js';
 import { startPostgres, type TestDatabase } from './devnet/postgres.js';
 import { TestMiner } from './miner/miner.js';
 import { parseConfig, type Config } from './ops/config.js';
+import { defaultWebDir } from './ops/web.js';
 import { createMetrics } from './ops/metrics.js';
 import { createPayoutContext, formatSummary, runPayoutOnce } from './payouts/cli.js';
 import { startPool, type RunningPool } from './pool.js';
@@ -82,10 +85,20 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
       },
       log: { level: 'silent' },
     });
+    // the dashboard is served from dist/web: build it when this checkout has not (esbuild, well under a second)
+    const webDir = defaultWebDir();
+    if (!existsSync(path.join(webDir, 'index.html'))) {
+      try {
+        execFileSync(process.execPath, [path.join(webDir, '..', '..', 'scripts', 'build-web.mjs')], { stdio: 'ignore' });
+      } catch {
+        say('dashboard could not be built (npm run build); the API works');
+      }
+    }
     const metrics = createMetrics();
     pool = await startPool(config, { metrics, logger: pino({ level: process.env.LTCPOOL_LOG_LEVEL ?? 'warn' }) });
     const port = pool.stratumPorts[0];
     say(`pool serving: stratum+tcp://127.0.0.1:${port}`);
+    say(`  dashboard ${pool.httpUrl}/   ${pool.httpUrl}/miners/${minerAddresses[0]}`);
     say(`  metrics  ${pool.httpUrl}/metrics`);
     say(`  API      ${pool.httpUrl}/api/pool   ${pool.httpUrl}/api/blocks   ${pool.httpUrl}/api/miners/${minerAddresses[0]}`);
 

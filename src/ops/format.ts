@@ -42,3 +42,11 @@ export function formatAgo(iso: string | null, now = Date.now()): string {
 export function shortHash(hash: string): string {
   return hash.length > 20 ? `${hash.slice(0, 10)}…${hash.slice(-8)}` : hash;
 }
+
+/** "1.5" (LTC, up to 8 decimals) as litoshis, exact; null when not such a number. */
+export function parseLtc(text: string): string | null {
+  const m = /^\s*(\d{1,11})(?:\.(\d{0,8}))?\s*$/.exec(text);
+  if (!m) return null;
+  const litoshis = BigInt(m[1]) * 100_000_000n + BigInt((m[2] ?? '').padEnd(8, '0') || '0');
+  return litoshis.toString();
+}

@@ -146,6 +146,25 @@ describe.skipIf(!CHROMIUM)('dashboard in headless Chromium', () => {
     await expect.poll(async () => page.locator('#miner-chart button.on').getAttribute('data-range')).toBe('1h');
   });
 
+  it('settings form: saved from the IP of a connected worker, the API then has them', async () => {
+    await open(`/miners/${MINER}`);
+    await page.fill('#settings-form input[name="threshold"]', '0.5');
+    await page.fill('#settings-form input[name="webhookUrl"]', 'https://hooks.example.com/rigs');
+    await page.check('#settings-form input[name="blockFound"]');
+    await page.click('#settings-form button[type="submit"]');
+    await expect.poll(() => text('[data-field="settings-result"]')).toBe('saved');
+    const settings = await apiGet(`/api/miners/${MINER}/settings`);
+    expect(settings).toMatchObject({ payoutThreshold: '50000000', webhookUrl: 'https://hooks.example.com/rigs', notify: { blockFound: true } });
+
+    await page.fill('#settings-form input[name="webhookUrl"]', 'http://10.0.0.1/x');
+    await page.click('#settings-form button[type="submit"]');
+    await expect.poll(() => text('[data-field="settings-result"]')).toMatch(/^not saved: webhookUrl: 10\.0\.0\.1 is a local or private address/);
+    await page.fill('#settings-form input[name="threshold"]', '0.123456789');
+    await page.click('#settings-form button[type="submit"]');
+    await expect.poll(() => text('[data-field="settings-result"]')).toMatch(/^threshold: /);
+    await page.locator('#settings').screenshot({ path: path.join(SCREENSHOT_DIR, 'settings.png') });
+  });
+
   it('blocks page and a phone-sized viewport render; an unknown miner shows the API error', async () => {
     await open('/blocks');
     const api = await apiGet('/api/blocks?limit=100');

@@ -2,7 +2,7 @@
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
-import { formatAgo, formatHashrate, formatLtc, formatNumber, formatPercent, shortHash } from '../../src/ops/format.js';
+import { formatAgo, formatHashrate, formatLtc, formatNumber, formatPercent, parseLtc, shortHash } from '../../src/ops/format.js';
 
 interface Point { time: string; hashrate: number; shares: number }
 interface Series { range: string; bucketSeconds: number; points: Point[] }
@@ -19,6 +19,14 @@ interface PoolInfo {
   blocks: { counts: Record<string, number>; last: Block[] };
 }
 interface Worker { name: string; hashrate: number; shares: number; lastShareAt: string | null; online: boolean }
+interface Settings {
+  payoutThreshold: string | null; minPayoutThreshold: string; maxPayoutThreshold: string;
+  webhookUrl: string | null; ntfyUrl: string | null; canEdit: boolean;
+  notify: { workerOffline: boolean; hashrateDrop: boolean; blockFound: boolean; paymentSent: boolean };
+}
+const NOTIFY_LABELS: [keyof Settings['notify'], string][] = [
+  ['workerOffline', 'a worker goes offline'], ['hashrateDrop', 'hashrate drops'], ['blockFound', 'the pool finds a block'], ['paymentSent', 'a payment is sent'],
+];
 interface MinerInfo {
   address: string; hashrate: number; shares: number; windowSeconds: number; workers: Worker[];
   balanceLitoshis: string; immatureLitoshis: string; pendingLitoshis: string; paidLitoshis: string; payments: Payment[];
@@ -140,8 +148,12 @@ async function overview(): Promise<void> {
 
 async function minerPage(address: string): Promise<void> {
   let miner: MinerInfo;
+  let settings: Settings | null;
   try {
-    miner = await api<MinerInfo>(`/api/miners/${encodeURIComponent(address)}`);
+    [miner, settings] = await Promise.all([
+      api<MinerInfo>(`/api/miners/${encodeURIComponent(address)}`),
+      api<Settings>(`/api/miners/${encodeURIComponent(address)}/settings`).catch(() => null),
+    ]);
   } catch (error) {
     app.innerHTML = `<h1>Miner</h1><p class="error" data-field="error">${esc((error as Error).message)}</p>`;
     return;
@@ -165,8 +177,54 @@ async function minerPage(address: string): Promise<void> {
     </section>
     <section id="miner-chart" class="card"><h2>Hashrate</h2>${rangeButtons('24h')}<div class="chart"></div></section>
     <section class="card"><h2>Workers</h2>${workers ? `<div class="scroll"><table class="workers"><thead><tr><th>Worker</th><th>Hashrate</th><th>Shares</th><th>Last share</th><th>Status</th></tr></thead><tbody>${workers}</tbody></table></div>` : '<p class="muted">No workers.</p>'}</section>
-    <section class="card"><h2>Payments</h2>${paymentsTable(miner.payments, false)}</section>`;
+    <section class="card"><h2>Payments</h2>${paymentsTable(miner.payments, false)}</section>
+    ${settings ? settingsCard(miner.address, settings) : ''}`;
+  wireSettings();
   await chartSection(document.getElementById('miner-chart')!, (range) => api<Series>(`/api/miners/${encodeURIComponent(address)}/history?range=${range}`), '24h');
+}
+
+function settingsCard(address: string, s: Settings): string {
+  const threshold = s.payoutThreshold ?? s.minPayoutThreshold;
+  const range = `${formatLtc(s.minPayoutThreshold)} – ${formatLtc(s.maxPayoutThreshold)}`;
+  if (!s.canEdit) {
+    return `<section class="card" id="settings"><h2>Settings</h2>
+      <p>Payout threshold: <span data-field="threshold">${formatLtc(threshold)}</span>${s.payoutThreshold ? '' : ' (pool default)'}.
+      Notifications: ${NOTIFY_LABELS.filter(([k]) => s.notify[k]).map(([, l]) => l).join(', ') || 'none'};
+      webhook ${s.webhookUrl ? 'set' : 'not set'}, ntfy ${s.ntfyUrl ? 'set' : 'not set'}.</p>
+      <p class="muted">To change them, open this page from the IP address of one of your connected workers.</p></section>`;
+  }
+  return `<section class="card" id="settings"><h2>Settings</h2>
+    <form id="settings-form" data-address="${esc(address)}">
+      <label>Payout threshold (LTC, ${range})<br><input name="threshold" value="${esc(formatLtc(threshold).replace(' LTC', ''))}" inputmode="decimal"></label>
+      <label>Webhook URL (JSON POST)<br><input name="webhookUrl" value="${esc(s.webhookUrl ?? '')}" placeholder="https://…"></label>
+      <label>ntfy topic URL<br><input name="ntfyUrl" value="${esc(s.ntfyUrl ?? '')}" placeholder="https://ntfy.sh/your-topic"></label>
+      <fieldset><legend>Tell me when</legend>${NOTIFY_LABELS.map(([k, l]) => `<label class="check"><input type="checkbox" name="${k}" ${s.notify[k] ? 'checked' : ''}> ${l}</label>`).join('')}</fieldset>
+      <button type="submit">Save</button> <span data-field="settings-result"></span>
+    </form></section>`;
+}
+
+function wireSettings(): void {
+  const form = document.getElementById('settings-form') as HTMLFormElement | null;
+  if (!form) return;
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const result = form.querySelector<HTMLElement>('[data-field="settings-result"]')!;
+    const value = (name: string) => (form.elements.namedItem(name) as HTMLInputElement).value.trim();
+    const threshold = parseLtc(value('threshold'));
+    if (threshold === null) {
+      result.textContent = 'threshold: a number of LTC with up to 8 decimals';
+      return;
+    }
+    const body = {
+      payoutThreshold: threshold, webhookUrl: value('webhookUrl') || null, ntfyUrl: value('ntfyUrl') || null,
+      notify: Object.fromEntries(NOTIFY_LABELS.map(([k]) => [k, (form.elements.namedItem(k) as HTMLInputElement).checked])),
+    };
+    void fetch(`/api/miners/${encodeURIComponent(form.dataset.address!)}/settings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+      .then(async (response) => {
+        const answer = await response.json().catch(() => ({}));
+        result.textContent = response.ok ? 'saved' : `not saved: ${(answer as { error?: string }).error ?? response.status}`;
+      });
+  });
 }
 
 async function blocksPage(): Promise<void> {
