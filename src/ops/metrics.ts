@@ -7,6 +7,10 @@ export const METRIC_PREFIX = 'ltcpool_';
 export const SHARE_RESULTS = ['accepted', 'rejected', 'stale', 'block'] as const;
 export type ShareResult = (typeof SHARE_RESULTS)[number];
 
+/** Why a mining.authorize was refused (label values of ltcpool_authorize_rejects_total). */
+export const AUTHORIZE_REJECT_REASONS = ['bad-username', 'bad-worker-name', 'bad-address', 'wrong-network', 'too-many-workers'] as const;
+export type AuthorizeRejectReason = (typeof AUTHORIZE_REJECT_REASONS)[number];
+
 export const REJECT_REASONS = [
   'job-not-found',
   'stale',
@@ -184,6 +188,12 @@ export function createMetrics(options: CreateMetricsOptions = {}) {
       help: 'Litoshis owed to miners beyond the wallet balance (0 when the wallet covers all pending payments)',
       registers,
     }),
+    authorizeRejectsTotal: new Counter({
+      name: 'ltcpool_authorize_rejects_total',
+      help: `Refused mining.authorize by reason (one of: ${AUTHORIZE_REJECT_REASONS.join(', ')})`,
+      labelNames: ['reason'] as const,
+      registers,
+    }),
     bansTotal: new Counter({ name: 'ltcpool_bans_total', help: 'IP bans issued', registers }),
     bannedIps: new Gauge({ name: 'ltcpool_banned_ips', help: 'IPs currently banned', registers }),
     tlsProbesTotal: new Counter({
@@ -197,6 +207,7 @@ export function createMetrics(options: CreateMetricsOptions = {}) {
   // before the first event, and dashboards show 0 rather than "no data".
   for (const result of SHARE_RESULTS) instruments.sharesTotal.inc({ result }, 0);
   for (const reason of REJECT_REASONS) instruments.shareRejectsTotal.inc({ reason }, 0);
+  for (const reason of AUTHORIZE_REJECT_REASONS) instruments.authorizeRejectsTotal.inc({ reason }, 0);
   for (const status of BLOCK_STATUSES) instruments.blocksTotal.inc({ status }, 0);
 
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });

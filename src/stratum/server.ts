@@ -1,7 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import type { Logger } from 'pino';
-import type { Metrics } from '../ops/metrics.js';
+import type { AuthorizeRejectReason, Metrics } from '../ops/metrics.js';
 import { notifyParams, type Job } from '../work/job.js';
 import { BanList, normalizeIp as normalizeAddress, type BanOptions, type Offence } from './bans.js';
 import { encodeNotification } from './codec.js';
@@ -40,6 +40,8 @@ const OFFENCE_FOR: Partial<Record<ProtocolErrorReason, Offence>> = {
 
 /** Sessions written per event-loop turn while broadcasting, so shares and accepts interleave with a big broadcast. */
 const BROADCAST_BATCH = 2000;
+/** Refused mining.authorize: one log line per reason per this long (the metric counts every one). */
+const AUTHORIZE_LOG_INTERVAL_MS = 10_000;
 
 export interface StratumServerOptions {
   host: string;
@@ -99,6 +101,7 @@ export class StratumServer {
       onAuxAddresses: (_s, address, entries) => this.options.onAuxAddresses?.(address, entries),
       onSubmitResult: (_s: Session, _o: SubmitOutcome) => undefined,
       onProtocolError: (s, reason) => this.onProtocolError(s, reason),
+      onAuthorizeRejected: (s, reason, username, detail) => this.onAuthorizeRejected(s, reason, username, detail),
       onTlsProbe: (s) => {
         this.options.metrics.tlsProbesTotal.inc();
         this.options.logger.debug({ ip: s.ip, session: s.id }, 'TLS ClientHello on a plain port: closed without ban score');
@@ -401,6 +404,25 @@ export class StratumServer {
       this.portEnvironments.set(portConfig, environment);
     }
     return environment;
+  }
+
+  /** Per reason: when the last log line was written and how many refusals went unlogged since. */
+  private readonly authorizeLogSamples = new Map<AuthorizeRejectReason, { loggedAt: number; suppressed: number }>();
+
+  /** Counted always; logged at most once per reason every AUTHORIZE_LOG_INTERVAL_MS (a farm with a typo retries a lot). */
+  private onAuthorizeRejected(session: Session, reason: AuthorizeRejectReason, username: string, detail: string): void {
+    this.options.metrics.authorizeRejectsTotal.inc({ reason });
+    const now = Date.now();
+    const sample = this.authorizeLogSamples.get(reason);
+    if (sample && now - sample.loggedAt < AUTHORIZE_LOG_INTERVAL_MS) {
+      sample.suppressed++;
+      return;
+    }
+    this.options.logger.warn(
+      { ip: session.ip, session: session.id, reason, username, detail, ...(sample?.suppressed ? { alsoRefusedSinceLastLine: sample.suppressed } : {}) },
+      'mining.authorize refused',
+    );
+    this.authorizeLogSamples.set(reason, { loggedAt: now, suppressed: 0 });
   }
 
   private onProtocolError(session: Session, reason: ProtocolErrorReason): void {

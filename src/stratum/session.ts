@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { AuthorizeRejectReason } from '../ops/metrics.js';
 import type { Logger } from 'pino';
 import type { NetworkName } from '../work/address.js';
 import { decodeAddress } from '../work/address.js';
@@ -83,6 +84,19 @@ function transactionsJson(job: Job): string {
 
 /** Payout addresses already decoded (farms authorize thousands of workers to one address), one copy each. Bounded. */
 const knownAddresses = new Map<string, string>();
+/** A refused address that another Litecoin network would take (a mainnet address on a testnet pool). */
+function isAddressOfAnotherNetwork(address: string, network: NetworkName): boolean {
+  return (['mainnet', 'testnet', 'regtest'] as const).some((other) => {
+    if (other === network) return false;
+    try {
+      decodeAddress(address, other);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
 function checkAddress(address: string, network: NetworkName): string {
   const key = `${network}:${address}`;
   const known = knownAddresses.get(key);
@@ -108,6 +122,8 @@ export interface SessionHooks {
   onAuxAddresses?(session: Session, address: string, entries: Array<[string, string]>): void;
   onSubmitResult(session: Session, outcome: SubmitOutcome): void;
   onProtocolError(session: Session, reason: ProtocolErrorReason): void;
+  /** mining.authorize refused (counted and logged by the server: failed logins are otherwise invisible). */
+  onAuthorizeRejected?(session: Session, reason: AuthorizeRejectReason, username: string, detail: string): void;
   /** The first bytes were a TLS record on a plain port (a client probing for TLS): closed quietly, no score. */
   onTlsProbe?(session: Session): void;
   onClose(session: Session): void;
@@ -620,20 +636,25 @@ export class Session implements Submitter, VardiffState {
   private onAuthorize(id: RequestId, params: unknown[]): string {
     const { settings, hooks } = this.env;
     const [username, password] = params;
+    const refuse = (reason: AuthorizeRejectReason, message: string): string => {
+      hooks.onAuthorizeRejected?.(this, reason, typeof username === 'string' ? username.slice(0, 200) : String(username).slice(0, 200), message);
+      return encodeResponse(id, false, [ERROR_CODES.unauthorized, message, null]);
+    };
     if (typeof username !== 'string' || username.length === 0 || username.length > 200) {
-      return encodeResponse(id, false, [ERROR_CODES.unauthorized, 'username must be a Litecoin address, optionally address.worker', null]);
+      return refuse('bad-username', 'username must be a Litecoin address, optionally address.worker');
     }
     const dot = username.indexOf('.');
     const givenAddress = dot === -1 ? username : username.slice(0, dot);
     const worker = dot === -1 ? '' : username.slice(dot + 1);
     if (!/^[\w\-.:@]{0,64}$/.test(worker)) {
-      return encodeResponse(id, false, [ERROR_CODES.unauthorized, 'worker name may hold letters, digits and - _ . : @ (at most 64)', null]);
+      return refuse('bad-worker-name', 'worker name may hold letters, digits and - _ . : @ (at most 64)');
     }
     let address: string;
     try {
       address = checkAddress(givenAddress, settings.network);
     } catch (error) {
-      return encodeResponse(id, false, [ERROR_CODES.unauthorized, (error as Error).message, null]);
+      const message = (error as Error).message;
+      return refuse(isAddressOfAnotherNetwork(givenAddress, settings.network) ? 'wrong-network' : 'bad-address', message);
     }
     let auxAddresses: Array<[string, string]> | undefined;
     if (settings.auxChains?.length && typeof password === 'string') {
@@ -644,7 +665,7 @@ export class Session implements Submitter, VardiffState {
     const first = this.workerAddress === undefined;
     if (this.workerFor(username) === undefined) {
       if (this.workerCount >= settings.maxWorkersPerConnection) {
-        return encodeResponse(id, false, [ERROR_CODES.unauthorized, 'too many workers on this connection', null]);
+        return refuse('too-many-workers', 'too many workers on this connection');
       }
       if (first) {
         this.workerAddress = address;
