@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
+import { HashrateWindow } from '../ops/api/hashrate.js';
 import type { Metrics } from '../ops/metrics.js';
 import { HashScheduler } from './hash-scheduler.js';
 import { reversed } from '../work/bytes.js';
@@ -126,20 +127,19 @@ const REJECT_MESSAGES: Partial<Record<RejectReason, string>> = {
   'not-subscribed': 'Not subscribed',
 };
 
-/** Hashes per share of difficulty 1 with Scrypt's diff1 (0xffff·2^224): 2^256 / diff1. */
-export const HASHES_PER_DIFFICULTY = 2 ** 32 / 0xffff;
 
 /**
  * Judges mining.submit: cheapest checks first, then Scrypt, then durable storage before the answer.
  */
 export class ShareProcessor {
   private readonly now: () => number;
-  private readonly difficultyWindow: Array<{ at: number; difficulty: number }> = [];
+  private readonly difficultyWindow: HashrateWindow;
   private readonly networkDifficultyCache = new Map<string, number>();
   private readonly hashing: HashScheduler;
 
   constructor(private readonly options: ShareProcessorOptions) {
     this.now = options.now ?? Date.now;
+    this.difficultyWindow = new HashrateWindow(this.now);
     this.hashing = new HashScheduler(options.maxHashesInFlight ?? defaultMaxHashesInFlight(options.hasher.name));
     options.metrics.setScryptQueueSource(() => this.hashing.stats().waiting);
   }
@@ -155,7 +155,7 @@ export class ShareProcessor {
     if (outcome.accepted) {
       metrics.sharesTotal.inc({ result: outcome.block ? 'block' : 'accepted' });
       metrics.acceptedDifficultyTotal.inc(outcome.difficulty);
-      this.recordHashrate(outcome.difficulty);
+      this.difficultyWindow.record(outcome.difficulty);
     } else {
       metrics.sharesTotal.inc({ result: outcome.reason === 'stale' ? 'stale' : 'rejected' });
       metrics.shareRejectsTotal.inc({ reason: outcome.reason });
@@ -163,21 +163,9 @@ export class ShareProcessor {
     return outcome;
   }
 
-  /** Pool hashrate over the last `windowSeconds`, from accepted share difficulty. */
+  /** Pool hashrate over the last `windowSeconds` (or the time since start when shorter), from accepted share difficulty. */
   hashrate(windowSeconds = 600): number {
-    const since = this.now() - windowSeconds * 1000;
-    while (this.difficultyWindow.length > 0 && this.difficultyWindow[0].at < since - 3_600_000) this.difficultyWindow.shift();
-    let sum = 0;
-    for (const entry of this.difficultyWindow) if (entry.at >= since) sum += entry.difficulty;
-    return (sum * HASHES_PER_DIFFICULTY) / windowSeconds;
-  }
-
-  private recordHashrate(difficulty: number): void {
-    const now = this.now();
-    const last = this.difficultyWindow[this.difficultyWindow.length - 1];
-    // One bucket per second keeps this small at thousands of shares per second.
-    if (last && now - last.at < 1000) last.difficulty += difficulty;
-    else this.difficultyWindow.push({ at: now, difficulty });
+    return this.difficultyWindow.hashrate(windowSeconds);
   }
 
   private reject(reason: RejectReason, message?: string): SubmitOutcome {

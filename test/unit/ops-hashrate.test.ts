@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import {
   HASHES_PER_NETWORK_DIFF1,
   HASHES_PER_SHARE_DIFF1,
+  HashrateWindow,
+  MIN_OBSERVED_SECONDS,
+  effectiveWindowSeconds,
   expectedSecondsPerBlock,
   hashrateFromDifficulty,
   networkHashrate,
@@ -61,5 +64,47 @@ describe('network hashrate (litecoind difficulty, Bitcoin diff1 = 0xffff * 2^208
   it('expects a block every 150 s when the pool has all the network hashrate', () => {
     expect(expectedSecondsPerBlock(32_000_000, networkHashrate(32_000_000))).toBeCloseTo(150, 6);
     expect(expectedSecondsPerBlock(1, 0)).toBe(Infinity);
+  });
+});
+
+// Issue 10: the hashrate was always the difficulty of the last 600 s over 600 s, whatever the uptime: a pool or
+// worker a minute old read 10x too low.
+describe('hashrate over the window actually observed (tested with a clock)', () => {
+  const RATE = 2 ** 20; // hashes per second
+  const SHARE_DIFFICULTY = (RATE * 10) / HASHES_PER_SHARE_DIFF1; // one share every 10 s at RATE
+
+  it('a pool one minute up reads its real hashrate, not a tenth of it', () => {
+    let now = 1_700_000_000_000;
+    const window = new HashrateWindow(() => now);
+    for (let s = 10; s <= 60; s += 10) {
+      now += 10_000;
+      window.record(SHARE_DIFFICULTY);
+    }
+    expect(window.hashrate(600) / RATE).toBeCloseTo(1, 5);
+  });
+
+  it('after the window has passed it is the trailing window, and it decays once shares stop', () => {
+    let now = 0;
+    const window = new HashrateWindow(() => now);
+    for (let i = 0; i < 120; i++) {
+      now += 10_000;
+      window.record(SHARE_DIFFICULTY);
+    }
+    expect(window.hashrate(600) / RATE).toBeCloseTo(1, 5); // 60 shares in the last 600 s
+    now += 300_000; // the miner left five minutes ago
+    expect(window.hashrate(600) / RATE).toBeCloseTo(0.5, 5);
+    now += 300_000;
+    expect(window.hashrate(600)).toBe(0);
+  });
+
+  it.each([
+    // window, observed seconds since the first share in it, expected seconds
+    [600, 60, 60],
+    [600, 5, MIN_OBSERVED_SECONDS],
+    [600, 900, 600],
+    [20, 5, 20],
+    [600, Number.NaN, 600],
+  ])('effective window of %d s after %d s observed: %d s', (windowSeconds, observed, expected) => {
+    expect(effectiveWindowSeconds(windowSeconds, observed)).toBe(expected);
   });
 });

@@ -41,3 +41,48 @@ export function expectedSecondsPerBlock(networkDifficulty: number, poolHashrate:
   if (!(poolHashrate > 0)) return Infinity;
   return (networkDifficulty * HASHES_PER_NETWORK_DIFF1) / poolHashrate;
 }
+
+/** A worker's window is never shorter than this: one share a second after the first is not a hashrate yet. */
+export const MIN_OBSERVED_SECONDS = 30;
+
+/**
+ * The seconds a hashrate is averaged over: the configured window, or less when the shares in it were observed
+ * for less time (a miner that started a minute ago has one minute of shares, not ten). Dividing by the whole
+ * window made a new miner read 10x too low for its first minute.
+ */
+export function effectiveWindowSeconds(windowSeconds: number, observedSeconds: number, minSeconds = MIN_OBSERVED_SECONDS): number {
+  if (!Number.isFinite(observedSeconds)) return windowSeconds;
+  return Math.min(windowSeconds, Math.max(observedSeconds, Math.min(minSeconds, windowSeconds)));
+}
+
+/**
+ * Accepted share difficulty in one-second buckets, for the pool's hashrate over a trailing window. Before the
+ * window has passed since start, the hashrate is over the time since start (no shares can be older).
+ */
+export class HashrateWindow {
+  private readonly buckets: Array<{ at: number; difficulty: number }> = [];
+  private readonly startedAt: number;
+
+  constructor(private readonly now: () => number = Date.now) {
+    this.startedAt = now();
+  }
+
+  record(difficulty: number): void {
+    const now = this.now();
+    const last = this.buckets[this.buckets.length - 1];
+    // One bucket per second keeps this small at thousands of shares per second.
+    if (last && now - last.at < 1000) last.difficulty += difficulty;
+    else this.buckets.push({ at: now, difficulty });
+  }
+
+  /** Hashes per second over the last `windowSeconds`, or over the time since start when that is shorter. */
+  hashrate(windowSeconds: number): number {
+    const now = this.now();
+    const since = now - windowSeconds * 1000;
+    while (this.buckets.length > 0 && this.buckets[0].at < since - 3_600_000) this.buckets.shift();
+    let sum = 0;
+    for (const entry of this.buckets) if (entry.at > since) sum += entry.difficulty; // (now - window, now]
+    const seconds = Math.min(windowSeconds, Math.max(1, (now - this.startedAt) / 1000));
+    return hashrateFromDifficulty(sum, seconds);
+  }
+}

@@ -1,5 +1,5 @@
 import type { SqlQueryable } from './types.js';
-import { hashrateFromDifficulty } from './hashrate.js';
+import { effectiveWindowSeconds, hashrateFromDifficulty } from './hashrate.js';
 
 /**
  * Read-only SQL for the JSON API, against src/store/migrations (001_core: miners, workers, shares, blocks;
@@ -79,9 +79,9 @@ export async function workerStats(db: SqlQueryable, address: string, windowSecon
   const { rows } = await db.query(
     `SELECT coalesce(w.name, s.worker) AS name, w.last_seen AS "lastSeen",
             coalesce(s.shares, 0)::int AS shares, coalesce(s.difficulty_sum, 0)::float8 AS "difficultySum",
-            s.last_share AS "lastShareAt"
+            s.last_share AS "lastShareAt", extract(epoch FROM now() - s.first_share)::float8 AS "observedSeconds"
        FROM (SELECT name, last_seen FROM workers WHERE address = $1) w
-       FULL JOIN (SELECT worker, count(*) AS shares, sum(difficulty) AS difficulty_sum, max(time) AS last_share
+       FULL JOIN (SELECT worker, count(*) AS shares, sum(difficulty) AS difficulty_sum, max(time) AS last_share, min(time) AS first_share
                     FROM shares
                    WHERE address = $1 AND time >= now() - make_interval(secs => $2)
                    GROUP BY worker) s
@@ -89,9 +89,10 @@ export async function workerStats(db: SqlQueryable, address: string, windowSecon
       ORDER BY 1`,
     [address, windowSeconds],
   );
-  return (rows as Omit<WorkerStats, 'hashrate'>[]).map((row) => ({
+  return (rows as Array<Omit<WorkerStats, 'hashrate'> & { observedSeconds: number | null }>).map((row) => ({
     name: row.name,
-    hashrate: hashrateFromDifficulty(row.difficultySum, windowSeconds),
+    // Over the time since the worker's first share in the window when that is shorter (a worker that just started).
+    hashrate: hashrateFromDifficulty(row.difficultySum, effectiveWindowSeconds(windowSeconds, row.observedSeconds ?? windowSeconds)),
     shares: row.shares,
     difficultySum: row.difficultySum,
     lastShareAt: row.lastShareAt,
