@@ -35,6 +35,7 @@ const CONVENTION_METRICS: [string, 'gauge' | 'counter' | 'histogram', string[]][
   ['ltcpool_aux_blocks_total', 'counter', ['chain', 'status']],
   ['ltcpool_aux_rpc_errors_total', 'counter', ['chain', 'method']],
   ['ltcpool_aux_work_age_seconds', 'gauge', ['chain']],
+  ['ltcpool_authorize_rejects_total', 'counter', ['reason']],
 ];
 
 describe('metrics registry', () => {
