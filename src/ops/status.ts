@@ -102,8 +102,8 @@ export async function gatherStatus(config: Config, options: { db?: pg.Pool; urls
         db.query(`SELECT instance_id AS id, count(*)::int AS shares, max(time) AS "lastShareAt" FROM shares WHERE time >= $1 GROUP BY 1 ORDER BY 1`, [since]),
         db.query(`SELECT count(DISTINCT address)::int AS miners, count(DISTINCT (address, worker))::int AS workers, coalesce(sum(difficulty), 0)::float8 AS d FROM shares WHERE time >= $1`, [since]),
         db.query(`SELECT b.height, b.status, b.created_at AS "foundAt", b.confirmations, e.effort FROM blocks b LEFT JOIN block_effort e ON e.block_id = b.id
-                   WHERE b.status <> 'rejected' ORDER BY b.created_at DESC, b.id DESC LIMIT 1`),
-        db.query(`SELECT status, count(*)::int AS n FROM blocks GROUP BY 1`),
+                   WHERE b.status <> 'rejected' AND b.chain = 'litecoin' ORDER BY b.created_at DESC, b.id DESC LIMIT 1`),
+        db.query(`SELECT status, count(*)::int AS n FROM blocks WHERE chain = 'litecoin' GROUP BY 1`),
         db.query(`SELECT coalesce(sum(amount) FILTER (WHERE status = 'sent'), 0)::text AS paid, coalesce(sum(amount) FILTER (WHERE status = 'pending'), 0)::text AS pending,
                          max(updated_at) FILTER (WHERE status = 'sent') AS last FROM payments`),
         db.query(`SELECT count(*) FILTER (WHERE status = 'pending')::int AS pending, count(*) FILTER (WHERE status = 'failed')::int AS failed FROM notifications`),

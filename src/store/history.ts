@@ -136,7 +136,8 @@ export async function dropOldHistory(pool: pg.Pool, before: Date): Promise<numbe
 
 /**
  * Effort of every found block (not rejected) older than `settleSeconds` that has none yet: the share difficulty
- * accepted after the previous found block up to this one, against its network difficulty (see 005_miners_side).
+ * accepted after the previous found block of the same chain up to this one, against its network difficulty (see
+ * 005_miners_side). Per chain: with merged mining (004) every share is work on Litecoin and on each aux chain.
  */
 export async function computeBlockEfforts(db: Db, settleSeconds: number): Promise<number> {
   const res = await db.query(
@@ -144,7 +145,7 @@ export async function computeBlockEfforts(db: Db, settleSeconds: number): Promis
      SELECT b.id, prev.created_at, s.n, s.d, CASE WHEN b.network_difficulty > 0 THEN s.d / (b.network_difficulty * 65536) ELSE 0 END
        FROM blocks b
        LEFT JOIN LATERAL (SELECT p.created_at FROM blocks p
-                           WHERE p.status <> 'rejected' AND (p.created_at, p.id) < (b.created_at, b.id)
+                           WHERE p.chain = b.chain AND p.status <> 'rejected' AND (p.created_at, p.id) < (b.created_at, b.id)
                            ORDER BY p.created_at DESC, p.id DESC LIMIT 1) prev ON true
       CROSS JOIN LATERAL (SELECT count(*) AS n, coalesce(sum(difficulty), 0) AS d FROM shares
                            WHERE time <= b.created_at AND (prev.created_at IS NULL OR time > prev.created_at)) s

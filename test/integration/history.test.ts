@@ -154,18 +154,23 @@ describe('hashrate history against PostgreSQL', () => {
     for (let i = 0; i < 3; i++) writes.push(writer.write(share(t(5).getTime() + i, { difficulty: 1, address: MINER, worker: 'a' })));
     await Promise.all(writes);
     await writer.close();
-    const insert = (hash: string, at: Date, netDiff: number, status = 'accepted') =>
-      pool.query(`INSERT INTO blocks (height, hash, prev_hash, status, finder, reward_litoshis, share_difficulty, network_difficulty, block_hex, created_at)
-                  VALUES (1, $1, '00', $4, $5, 1, 1, $3, '', $2) RETURNING id`, [hash, at, netDiff, status, MINER]);
+    const insert = (hash: string, at: Date, netDiff: number, status = 'accepted', chain = 'litecoin') =>
+      pool.query(`INSERT INTO blocks (height, hash, prev_hash, status, finder, reward_litoshis, share_difficulty, network_difficulty, block_hex, created_at, chain)
+                  VALUES (1, $1, '00', $4, $5, 1, 1, $3, '', $2, $6) RETURNING id`, [hash, at, netDiff, status, MINER, chain]);
+    // merged mining: aux blocks count their effort from the previous block of their own chain
+    await insert('d1', t(52), 2 / 65536, 'accepted', 'dogecoin');
     await insert('aa', t(50), 10 / 65536);
+    await insert('d2', t(25), 2 / 65536, 'accepted', 'dogecoin');
     await insert('rr', t(40), 1, 'rejected');
     await insert('bb', t(20), 4 / 65536);
     await insert('cc', new Date(now), 1); // too young: not settled yet
-    expect(await computeBlockEfforts(pool, 60)).toBe(2);
+    expect(await computeBlockEfforts(pool, 60)).toBe(4);
     const efforts = await pool.query(`SELECT b.hash, e.shares::int AS shares, e.difficulty_sum AS d, e.effort FROM block_effort e JOIN blocks b ON b.id = e.block_id ORDER BY b.hash`);
     expect(efforts.rows).toEqual([
       { hash: 'aa', shares: 10, d: 10, effort: 1 },
       { hash: 'bb', shares: 4, d: 8, effort: 2 },
+      { hash: 'd1', shares: 10, d: 10, effort: 5 },
+      { hash: 'd2', shares: 4, d: 8, effort: 4 },
     ]);
     expect(await computeBlockEfforts(pool, 60)).toBe(0);
 
@@ -177,7 +182,8 @@ describe('hashrate history against PostgreSQL', () => {
     try {
       const blocks = await json(`${server.url}/api/blocks`);
       expect(blocks.blocks.map((b: { hash: string; effort: number | null }) => [b.hash, b.effort])).toEqual(
-        expect.arrayContaining([['aa', 1], ['bb', 2], ['cc', null]]));
+        expect.arrayContaining([['aa', 1], ['bb', 2], ['cc', null], ['d2', 4]]));
+      expect(blocks.blocks.find((b: { hash: string }) => b.hash === 'd2').chain).toBe('dogecoin');
 
       const poolSeries = await json(`${server.url}/api/pool/history?range=24h`);
       expect(poolSeries.bucketSeconds).toBe(600);

@@ -8,7 +8,7 @@ interface Point { time: string; hashrate: number; shares: number }
 interface Series { range: string; bucketSeconds: number; points: Point[] }
 interface Block {
   height: number; hash: string; status: string; finder: string; worker: string; rewardLitoshis: string;
-  confirmations: number; foundAt: string; effort: number | null;
+  confirmations: number; foundAt: string; effort: number | null; chain?: string;
 }
 interface Payment { id: string; address: string; amountLitoshis: string; status: string; txid: string | null; createdAt: string }
 interface PoolInfo {
@@ -58,7 +58,7 @@ function minerLink(address: string): string {
 function blocksTable(blocks: Block[]): string {
   if (blocks.length === 0) return '<p class="muted">No blocks found yet.</p>';
   const rows = blocks.map((b) => `<tr data-height="${b.height}">
-    <td data-field="height">${b.height}</td>
+    <td><span data-field="height">${b.height}</span>${b.chain && b.chain !== 'litecoin' ? ` <span class="chain" data-field="chain">${esc(b.chain)}</span>` : ''}</td>
     <td><span class="status ${esc(b.status)}" data-field="status">${esc(b.status)}</span></td>
     <td data-field="confirmations">${b.confirmations}</td>
     <td data-field="effort">${formatPercent(b.effort)}</td>

@@ -87,8 +87,9 @@ export async function detectNotifications(db: pg.Pool, options: NotifierOptions,
          AND (SELECT min(bucket_start) FROM worker_history x WHERE x.address = h.address AND x.worker = h.worker) < $1::timestamptz - interval '1 day' + interval '1 hour'
       UNION ALL
       SELECT s.address, 'block_found', 'block_found:' || s.address || ':' || b.hash,
-             jsonb_build_object('height', b.height, 'hash', b.hash, 'finder', b.finder,
-               'title', 'Block ' || b.height || ' found', 'message', 'The pool found block ' || b.height || ' (' || b.hash || ')', 'time', b.created_at)
+             jsonb_build_object('chain', b.chain, 'height', b.height, 'hash', b.hash, 'finder', b.finder,
+               'title', initcap(b.chain) || ' block ' || b.height || ' found',
+               'message', 'The pool found ' || b.chain || ' block ' || b.height || ' (' || b.hash || ')', 'time', b.created_at)
         FROM blocks b JOIN miner_settings s ON s.notify_block_found
        WHERE b.status IN ('accepted', 'confirmed') AND b.created_at > $1::timestamptz - ${LOOKBACK}
       UNION ALL

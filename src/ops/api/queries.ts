@@ -25,6 +25,8 @@ export interface BlockRow {
   updatedAt: Date;
   /** Share difficulty since the previous found block over the expected (1 = 100 %); null until computed (005_miners_side). */
   effort: number | null;
+  /** 'litecoin', or the aux chain's name (004_merged_mining). */
+  chain?: string;
 }
 
 export async function recentBlocks(db: SqlQueryable, limit: number, status?: BlockStatusDb): Promise<BlockRow[]> {
@@ -32,7 +34,7 @@ export async function recentBlocks(db: SqlQueryable, limit: number, status?: Blo
     `SELECT b.height, b.hash, b.status, b.finder, b.worker, b.reward_litoshis::text AS "rewardLitoshis",
             b.share_difficulty AS "shareDifficulty", b.network_difficulty AS "networkDifficulty",
             b.confirmations, b.submit_result AS "submitResult", b.created_at AS "foundAt", b.updated_at AS "updatedAt",
-            e.effort
+            e.effort, b.chain
        FROM blocks b
        LEFT JOIN block_effort e ON e.block_id = b.id
       WHERE ($2::text IS NULL OR b.status = $2::text)
