@@ -218,6 +218,11 @@ export const configSchema = z.strictObject({
       feePercent: z.number().min(0).max(100).default(FEE_PERCENT_DEFAULT),
       feeAddresses: z.array(z.strictObject({ address: z.string(), weight: z.number().int().positive().default(1) })).default([]),
       minimumPayout: z.string().regex(/^\d+$/, 'litoshis as a decimal string').default('10000000'),
+      /**
+       * Litoshis the wallet must keep above what it owes: when spendable minus owed falls below this, payouts stop
+       * (alert LtcpoolPayoutReserveBreached, /api/payouts/status). The pool's risk under PPS/FPPS.
+       */
+      reserveLitoshis: z.string().regex(/^\d+$/, 'litoshis as a decimal string').default('0'),
       /** Highest payout threshold a miner may set for the address (litoshis); the lowest is minimumPayout. */
       maxPayoutThreshold: z.string().regex(/^\d+$/, 'litoshis as a decimal string').default('100000000000'),
       /**

@@ -188,6 +188,16 @@ export function createMetrics(options: CreateMetricsOptions = {}) {
       help: 'Litoshis owed to miners beyond the wallet balance (0 when the wallet covers all pending payments)',
       registers,
     }),
+    payoutsReserveBreached: new Gauge({
+      name: 'ltcpool_payouts_reserve_breached',
+      help: '1 while payouts are stopped because the wallet spendable balance minus what is owed is below payouts.reserveLitoshis',
+      registers,
+    }),
+    payoutsReserveHeadroomLitoshis: new Gauge({
+      name: 'ltcpool_payouts_reserve_headroom_litoshis',
+      help: 'Wallet spendable balance minus what is owed to miners (negative: a shortfall); compare with payouts.reserveLitoshis',
+      registers,
+    }),
     authorizeRejectsTotal: new Counter({
       name: 'ltcpool_authorize_rejects_total',
       help: `Refused mining.authorize by reason (one of: ${AUTHORIZE_REJECT_REASONS.join(', ')})`,

@@ -64,7 +64,7 @@ export async function createPayoutContext(config: Config, o: { logger?: pino.Log
   const deps: PayoutDeps = {
     db, chain, wallet: new RpcPayoutWallet(walletRpc), network: config.network as NetworkName, scheme, fee,
     maturity: p.maturity, orphanConfirmations: p.orphanConfirmations, minimumPayout: BigInt(p.minimumPayout), maxPayoutThreshold: BigInt(p.maxPayoutThreshold), maxPaymentsPerBatch: p.maxPaymentsPerBatch,
-    reconcileGraceSeconds: p.reconcileGraceSeconds, logger, metrics, ppsCrediting,
+    reconcileGraceSeconds: p.reconcileGraceSeconds, logger, metrics, ppsCrediting, reserve: BigInt(p.reserveLitoshis),
     audit: { actor: auditActor(o.command ?? 'payouts', config), money: moneyConfig(config) },
     afterSend: crashAfterSend
       ? (label, txid) => {
@@ -99,7 +99,8 @@ export function formatSummary(s: PayoutRunSummary): string {
       : `shares (${s.pps.scheme.toUpperCase()}): ${s.pps.shareCount} credited (seq ${s.pps.afterSeq + 1n}..${s.pps.throughSeq}), ${litoshisToLtc(s.pps.credited)} LTC to ${s.pps.addresses} address(es)`);
   }
   for (const r of s.reconciled) out.push(`reconciled batch ${r.label}: ${r.action}${r.txid ? ` ${r.txid}` : ''}${r.detail ? ` (${r.detail})` : ''}`);
-  out.push(`owed ${litoshisToLtc(s.owed)} LTC, wallet spendable ${s.spendable === null ? '?' : litoshisToLtc(s.spendable)} LTC, shortfall ${litoshisToLtc(s.shortfall)} LTC`);
+  out.push(`owed ${litoshisToLtc(s.owed)} LTC, wallet spendable ${s.spendable === null ? '?' : litoshisToLtc(s.spendable)} LTC, shortfall ${litoshisToLtc(s.shortfall)} LTC` +
+    (s.headroom === null ? '' : `, headroom ${litoshisToLtc(s.headroom)} LTC${s.reserveBreached ? ' (below the reserve: payouts stopped)' : ''}`));
   if (s.payments.length) {
     out.push('payments:');
     const width = Math.max(...s.payments.map((p) => p.address.length));

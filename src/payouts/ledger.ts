@@ -39,6 +39,14 @@ export async function owedLitoshis(db: Db): Promise<bigint> {
   return BigInt(res.rows[0].owed);
 }
 
+/** The payout run's verdict on the wallet (006_pps payout_status, one row), read by /api/payouts/status. */
+export async function recordPayoutStatus(db: Db, s: { spendable: bigint | null; owed: bigint; reserve: bigint; paused: boolean; reason: string | null }): Promise<void> {
+  await db.query(
+    `INSERT INTO payout_status (id, checked_at, spendable, owed, reserve, paused, reason) VALUES (true, now(), $1, $2, $3, $4, $5)
+     ON CONFLICT (id) DO UPDATE SET checked_at = now(), spendable = $1, owed = $2, reserve = $3, paused = $4, reason = $5`,
+    [s.spendable?.toString() ?? null, s.owed.toString(), s.reserve.toString(), s.paused, s.reason]);
+}
+
 export async function pendingBatches(db: Db): Promise<PendingBatch[]> {
   const res = await db.query<{ id: string; label: string; created_at: Date; address: string; amount: string }>(
     `SELECT b.id::text, b.label, b.created_at, p.address, p.amount::text

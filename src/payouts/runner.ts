@@ -14,7 +14,7 @@ import { RpcError, type RpcClient } from '../chain/rpc.js';
 import type { Metrics } from '../ops/metrics.js';
 import { decodeAddress, type NetworkName } from '../work/address.js';
 import { auditConfigIfChanged, type AuditActor, type MoneyConfig } from './audit.js';
-import { insertBatch, markBatchFailed, markBatchSent, owedLitoshis, pendingBatches, readBalances, readPayoutThresholds } from './ledger.js';
+import { insertBatch, markBatchFailed, markBatchSent, owedLitoshis, pendingBatches, readBalances, readPayoutThresholds, recordPayoutStatus } from './ledger.js';
 import { creditNewShares, type PpsCreditingDeps, type PpsRunSummary } from './pps-crediting.js';
 import { planPayments } from './plan.js';
 import { decideReconcile } from './reconcile.js';
@@ -42,7 +42,10 @@ export interface PayoutDeps {
   maxPaymentsPerBatch?: number;
   reconcileGraceSeconds?: number;
   logger?: pino.Logger;
-  metrics?: Pick<Metrics, 'blocksTotal' | 'payoutsPaidLitoshisTotal' | 'payoutsPendingLitoshis' | 'payoutsFailedTotal' | 'walletShortfallLitoshis'>;
+  metrics?: Pick<Metrics, 'blocksTotal' | 'payoutsPaidLitoshisTotal' | 'payoutsPendingLitoshis' | 'payoutsFailedTotal' | 'walletShortfallLitoshis'
+    | 'payoutsReserveBreached' | 'payoutsReserveHeadroomLitoshis'>;
+  /** Litoshis the wallet must hold beyond what it owes, or payouts stop. Default 0. */
+  reserve?: bigint;
   now?: () => Date;
   /** PPS/FPPS: credit the shares recorded since the last run, before anything else is looked at. */
   ppsCrediting?: Omit<PpsCreditingDeps, 'db' | 'logger'>;
@@ -73,6 +76,10 @@ export interface PayoutRunSummary {
   owed: bigint;
   spendable: bigint | null;
   shortfall: bigint;
+  /** Spendable minus owed, when the wallet answered. */
+  headroom: bigint | null;
+  /** True when payouts stopped because headroom < reserve (a shortfall included). */
+  reserveBreached: boolean;
   payments: PaymentLine[];
   belowMinimum: number;
   /** False when anything needs attention: shortfall, failed or unknown wallet calls. */
@@ -85,7 +92,7 @@ const emptyUnlock = (): UnlockResult => ({ confirmed: [], orphaned: [], immature
 export async function runPayoutOnce(deps: PayoutDeps): Promise<PayoutRunSummary> {
   const logger = deps.logger ?? pino({ level: 'silent' });
   const summary: PayoutRunSummary = {
-    locked: false, unlocked: emptyUnlock(), reconciled: [], pps: null, owed: 0n, spendable: null, shortfall: 0n,
+    locked: false, unlocked: emptyUnlock(), reconciled: [], pps: null, owed: 0n, spendable: null, shortfall: 0n, headroom: null, reserveBreached: false,
     payments: [], belowMinimum: 0, ok: true, errors: [],
   };
   const lockClient = await deps.db.connect();
@@ -157,10 +164,21 @@ async function runLocked(deps: PayoutDeps, logger: pino.Logger, summary: PayoutR
   summary.shortfall = summary.owed > summary.spendable ? summary.owed - summary.spendable : 0n;
   deps.metrics?.payoutsPendingLitoshis.set(Number(summary.owed));
   deps.metrics?.walletShortfallLitoshis.set(Number(summary.shortfall));
+  const reserve = deps.reserve ?? 0n;
+  summary.headroom = summary.spendable - summary.owed;
+  summary.reserveBreached = summary.headroom < reserve;
+  deps.metrics?.payoutsReserveHeadroomLitoshis.set(Number(summary.headroom));
+  deps.metrics?.payoutsReserveBreached.set(summary.reserveBreached ? 1 : 0);
+  let reason: string | null = null;
   if (summary.shortfall > 0n) {
+    reason = `WALLET SHORTFALL: the pool owes ${summary.owed} litoshis of matured credits but the wallet can spend only ${summary.spendable}; nothing is paid`;
+  } else if (summary.reserveBreached) {
+    reason = `RESERVE BREACHED: the wallet can spend ${summary.spendable} litoshis, ${summary.headroom} more than the ${summary.owed} owed, below the reserve of ${reserve}; nothing is paid until it is refilled`;
+  }
+  await recordPayoutStatus(deps.db, { spendable: summary.spendable, owed: summary.owed, reserve, paused: reason !== null, reason });
+  if (reason !== null) {
     deps.metrics?.payoutsFailedTotal.inc();
-    fail(`WALLET SHORTFALL: the pool owes ${summary.owed} litoshis of matured credits but the wallet can spend only ${summary.spendable}; nothing is paid`,
-      { owed: summary.owed.toString(), spendable: summary.spendable.toString(), shortfall: summary.shortfall.toString() });
+    fail(reason, { owed: summary.owed.toString(), spendable: summary.spendable.toString(), shortfall: summary.shortfall.toString(), reserve: reserve.toString() });
     return;
   }
 

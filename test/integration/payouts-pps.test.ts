@@ -8,7 +8,9 @@ import pino from 'pino';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig, type Config } from '../../src/ops/config.js';
+import { startHttpServer } from '../../src/ops/http.js';
 import { createMetrics } from '../../src/ops/metrics.js';
+import { ltcToLitoshis } from '../../src/payouts/amounts.js';
 import { createPayoutContext, runPayoutOnce, type PayoutRunSummary } from '../../src/payouts/cli.js';
 import { createPool } from '../../src/store/db.js';
 import { migrate } from '../../src/store/migrations.js';
@@ -39,8 +41,8 @@ function payoutConfig(extra: Record<string, unknown> = {}): Config {
   });
 }
 
-async function payoutRun(extra: Record<string, unknown> = {}): Promise<PayoutRunSummary> {
-  const context = await createPayoutContext(payoutConfig(extra), { logger: pino({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }) });
+async function payoutRun(extra: Record<string, unknown> = {}, metrics = createMetrics({ defaultMetrics: false })): Promise<PayoutRunSummary> {
+  const context = await createPayoutContext(payoutConfig(extra), { logger: pino({ level: 'silent' }), metrics });
   return runPayoutOnce(context.deps).finally(() => context.close());
 }
 
@@ -81,6 +83,8 @@ async function storedShareCredits(): Promise<Map<string, bigint>> {
   const r = await rows<{ address: string; amount: string }>('SELECT address, sum(amount)::text AS amount FROM share_credits GROUP BY address');
   return new Map(r.map((x) => [x.address, BigInt(x.amount)]));
 }
+
+const litoshis = (n: bigint): string => `${n / 100_000_000n}.${(n % 100_000_000n).toString().padStart(8, '0')}`;
 
 const received = async (address: string): Promise<bigint> =>
   BigInt(Math.round((await minersWallet<number>('getreceivedbyaddress', [address, 1])) * 1e8));
@@ -175,5 +179,62 @@ describe('PPS on regtest + PostgreSQL', () => {
     expect(ledger.blocks_received).toBe(rewards.n);
     expect(BigInt(ledger.share_credits)).toBe(credited);
     expect(BigInt(ledger.luck)).toBe(BigInt(rewards.total) - credited);
+  });
+
+  it('stops paying when the wallet is drained below the reserve, says so, and pays again once it is refilled', async () => {
+    const RESERVE = 5_000_000_000n; // 50 LTC
+    const poolWallet = makeRpc(node.rpcPort, node.rpcUser, node.rpcPassword, '/wallet/pool');
+    const spendable = async () => ltcToLitoshis((await poolWallet<{ mine: { trusted: number } }>('getbalances')).mine.trusted);
+    const metrics = createMetrics({ defaultMetrics: false });
+    const gauge = async () => (await metrics.payoutsReserveBreached.get()).values[0]?.value;
+    const http = await startHttpServer({
+      port: 0, readiness: [], dashboard: false, registry: metrics.registry,
+      api: { db, network: 'regtest', stats: { poolSummary: () => ({ hashrate: 0, miners: 0, workers: 0, connections: 0, network: null, feePercent: 2, scheme: 'PPS' }) } },
+    });
+    const status = async () => (await fetch(`${http.url}/api/payouts/status`)).json() as Promise<{ scheme: string; paused: boolean; reason: string | null; headroomLitoshis: string; reserveLitoshis: string; pool: { luckLitoshis: string } }>;
+    try {
+      await mineThroughPool({ node, payoutAddress, minerAddresses, databaseUrl: server.url, blocks: 1 }); // new shares to pay
+
+      // Drained: the wallet sends everything it can spend away.
+      const sink = await minersWallet<string>('getnewaddress', ['', 'bech32']);
+      await poolWallet('sendtoaddress', [sink, (await poolWallet<{ mine: { trusted: number } }>('getbalances')).mine.trusted, '', '', true]);
+      await node.mine(1, UNRELATED);
+      expect(await spendable()).toBe(0n);
+      const drained = await payoutRun({ reserveLitoshis: RESERVE.toString() }, metrics);
+      expect(drained.pps?.shareCount).toBeGreaterThan(0);
+      expect(drained.reserveBreached).toBe(true);
+      expect(drained.payments).toEqual([]);
+      expect(drained.ok).toBe(false);
+      expect(await gauge()).toBe(1);
+      const paused = await status();
+      expect(paused).toMatchObject({ scheme: 'PPS', paused: true, reserveLitoshis: RESERVE.toString() });
+      expect(paused.reason).toMatch(/WALLET SHORTFALL/);
+
+      // Refilled to what is owed plus 10 LTC: no shortfall, but still below the reserve.
+      await minersWallet('sendtoaddress', [payoutAddress, litoshis(drained.owed + 1_000_000_000n)]);
+      await node.mine(1, UNRELATED);
+      const short = await payoutRun({ reserveLitoshis: RESERVE.toString() }, metrics);
+      expect(short.shortfall).toBe(0n);
+      expect(short.headroom).toBe(1_000_000_000n);
+      expect(short.reserveBreached).toBe(true);
+      expect(short.payments).toEqual([]);
+      expect(await gauge()).toBe(1);
+      expect(await status()).toMatchObject({ paused: true, headroomLitoshis: '1000000000', reason: expect.stringMatching(/RESERVE BREACHED/) });
+
+      // Refilled above the reserve: paid.
+      await minersWallet('sendtoaddress', [payoutAddress, litoshis(RESERVE)]);
+      await node.mine(1, UNRELATED);
+      const refilled = await payoutRun({ reserveLitoshis: RESERVE.toString() }, metrics);
+      expect(refilled.errors).toEqual([]);
+      expect(refilled.reserveBreached).toBe(false);
+      expect(refilled.payments.filter((p) => p.status === 'sent').reduce((s, p) => s + p.amount, 0n)).toBe(drained.owed);
+      expect(await gauge()).toBe(0);
+      const resumed = await status();
+      expect(resumed).toMatchObject({ paused: false, reason: null });
+      const [ledger] = await rows<{ luck: string }>('SELECT luck::text AS luck FROM pool_ledger');
+      expect(resumed.pool.luckLitoshis).toBe(ledger.luck);
+    } finally {
+      await http.close();
+    }
   });
 });

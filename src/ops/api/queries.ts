@@ -154,3 +154,47 @@ export async function minerBalance(db: SqlQueryable, address: string): Promise<B
   );
   return (rows[0] as Balance | undefined) ?? { balanceLitoshis: '0', immatureLitoshis: '0', pendingLitoshis: '0', paidLitoshis: '0' };
 }
+
+export interface PayoutStatus {
+  /** Null until the payout runner has run once against this database. */
+  checkedAt: Date | null;
+  /** True while payouts are stopped: the wallet's spendable balance minus what is owed is below the reserve. */
+  paused: boolean;
+  reason: string | null;
+  spendableLitoshis: string | null;
+  owedLitoshis: string | null;
+  reserveLitoshis: string | null;
+  /** spendable - owed. */
+  headroomLitoshis: string | null;
+  /** PPS/FPPS: the pool's side (006_pps pool_ledger). */
+  pool: {
+    rewardsReceivedLitoshis: string;
+    rewardsImmatureLitoshis: string;
+    shareCreditsLitoshis: string;
+    sharesCredited: string;
+    blocksReceived: string;
+    /** rewards received minus share credits: the pool's running luck. */
+    luckLitoshis: string;
+  };
+}
+
+export async function payoutStatus(db: SqlQueryable): Promise<PayoutStatus> {
+  const [status, ledger] = await Promise.all([
+    db.query(`SELECT checked_at AS "checkedAt", paused, reason, spendable::text AS spendable, owed::text AS owed, reserve::text AS reserve,
+                     (spendable - owed)::text AS headroom FROM payout_status`),
+    db.query(`SELECT rewards_received::text AS r, rewards_immature::text AS i, share_credits::text AS c, shares_credited::text AS s,
+                     blocks_received::text AS b, luck::text AS l FROM pool_ledger`),
+  ]);
+  const st = status.rows[0] as { checkedAt: Date; paused: boolean; reason: string | null; spendable: string | null; owed: string; reserve: string; headroom: string | null } | undefined;
+  const l = ledger.rows[0] as { r: string; i: string; c: string; s: string; b: string; l: string };
+  return {
+    checkedAt: st?.checkedAt ?? null,
+    paused: st?.paused ?? false,
+    reason: st?.reason ?? null,
+    spendableLitoshis: st?.spendable ?? null,
+    owedLitoshis: st?.owed ?? null,
+    reserveLitoshis: st?.reserve ?? null,
+    headroomLitoshis: st?.headroom ?? null,
+    pool: { rewardsReceivedLitoshis: l.r, rewardsImmatureLitoshis: l.i, shareCreditsLitoshis: l.c, sharesCredited: l.s, blocksReceived: l.b, luckLitoshis: l.l },
+  };
+}

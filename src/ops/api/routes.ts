@@ -3,7 +3,7 @@ import { decodeAddress } from '../../work/address.js';
 import { HttpError } from './errors.js';
 import { networkHashrate } from './hashrate.js';
 import { HISTORY_RANGES, type HistoryRange, minerHistory, poolHistory } from './history.js';
-import { BLOCK_STATUSES_DB, type BlockStatusDb, blockCountsByStatus, findMiner, hasShares, minerBalance, recentBlocks, recentPayments, workerStats } from './queries.js';
+import { BLOCK_STATUSES_DB, type BlockStatusDb, blockCountsByStatus, findMiner, hasShares, minerBalance, payoutStatus, recentBlocks, recentPayments, workerStats } from './queries.js';
 import { settingsRoutes } from './settings.js';
 import type { ApiDeps } from './types.js';
 
@@ -116,6 +116,9 @@ export function apiRoutes(deps: ApiDeps): FastifyPluginAsync {
       },
       async (request) => ({ blocks: await recentBlocks(deps.db, request.query.limit, request.query.status) }),
     );
+
+    // Whether payouts run or are stopped by the reserve (payouts.reserveLitoshis), and the pool's PPS luck.
+    app.get('/payouts/status', async () => ({ scheme: deps.stats.poolSummary().scheme, ...(await payoutStatus(deps.db)) }));
 
     app.get<{ Querystring: { limit: number } }>(
       '/payments',
