@@ -29,6 +29,8 @@ const CONVENTION_METRICS: [string, 'gauge' | 'counter' | 'histogram', string[]][
   ['ltcpool_payouts_pending_litoshis', 'gauge', []],
   ['ltcpool_payouts_failed_total', 'counter', []],
   ['ltcpool_wallet_shortfall_litoshis', 'gauge', []],
+  ['ltcpool_payouts_reserve_breached', 'gauge', []],
+  ['ltcpool_payouts_reserve_headroom_litoshis', 'gauge', []],
   ['ltcpool_bans_total', 'counter', []],
   ['ltcpool_banned_ips', 'gauge', []],
   ['ltcpool_tls_probes_total', 'counter', []],
