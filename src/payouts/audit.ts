@@ -27,6 +27,7 @@ export interface MoneyConfig {
   feeAddresses: Array<{ address: string; weight: number }>;
   minimumPayout: string;
   maxPayoutThreshold: string;
+  reserveLitoshis: string;
   maturity: number;
   orphanConfirmations: number;
 }
@@ -41,6 +42,7 @@ export function moneyConfig(config: Config): MoneyConfig {
     feeAddresses: p.feeAddresses.map((f) => ({ address: f.address, weight: f.weight })),
     minimumPayout: p.minimumPayout,
     maxPayoutThreshold: p.maxPayoutThreshold,
+    reserveLitoshis: p.reserveLitoshis,
     maturity: p.maturity,
     orphanConfirmations: p.orphanConfirmations,
   };
