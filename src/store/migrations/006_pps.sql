@@ -88,7 +88,8 @@ SELECT COALESCE(c.address, p.address)        AS address,
 FROM credited c
 FULL JOIN paid p ON p.address = c.address;
 
--- The pool's side of PPS/FPPS: matured rewards of its blocks credited under PPS/FPPS (the pool's), what the
+-- The pool's side of PPS/FPPS (Litecoin; aux-chain blocks are not paid per share): matured rewards of its
+-- blocks credited under PPS/FPPS (the pool's), what the
 -- shares were credited, and the difference, the pool's running luck (negative: the pool paid more than its
 -- blocks brought so far; the fee makes it positive on average).
 CREATE VIEW pool_ledger AS
@@ -101,7 +102,7 @@ SELECT r.rewards_received,
 FROM (SELECT COALESCE(sum(reward), 0)::bigint AS rewards_received, count(*)::bigint AS blocks_received
         FROM block_splits WHERE scheme IN ('pps', 'fpps')) r,
      (SELECT COALESCE(sum(reward_litoshis), 0)::bigint AS rewards_immature
-        FROM blocks WHERE status IN ('submitted', 'accepted')) i,
+        FROM blocks WHERE chain = 'litecoin' AND status IN ('submitted', 'accepted')) i,
      (SELECT COALESCE(sum(credited), 0)::bigint AS share_credits, COALESCE(sum(share_count), 0)::bigint AS shares_credited
         FROM share_credit_runs) c;
 
