@@ -121,6 +121,7 @@ export async function startPool(
     writer = new ShareWriter({
       pool: db,
       spoolDir,
+      commitDeadlineMs: config.database.commitDeadlineMs,
       logger: logger.child({ module: 'share-writer' }),
       metrics: {
         queueDepth: metrics.shareQueueDepth,

@@ -17,6 +17,9 @@ export interface TestDatabase {
   canControlServer: boolean;
   stopServer?(): Promise<void>;
   startServer?(): Promise<void>;
+  /** Private server only: SIGSTOP / SIGCONT every process of the server (a hung database: connections stay open, nothing answers). */
+  pauseServer?(): void;
+  resumeServer?(): void;
 }
 
 /** `/usr/lib/postgresql/<highest version>/bin`, or null when PostgreSQL server binaries are not installed there. */
@@ -185,6 +188,28 @@ export async function startPrivatePostgres(): Promise<TestDatabase> {
     dismissWatchdog();
   };
 
+  /** The postmaster and its children (backends, checkpointer, walwriter ...). */
+  const signalServer = (signal: 'SIGSTOP' | 'SIGCONT'): void => {
+    const postmaster = Number.parseInt(fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0] ?? '', 10);
+    if (!(postmaster > 0)) throw new Error('postmaster.pid unreadable');
+    const children = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((pid) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1] === String(postmaster);
+      } catch {
+        return false;
+      }
+    });
+    // Children first on STOP (none notices its parent stopping), parent first on CONT.
+    const order = signal === 'SIGSTOP' ? [...children.map(Number), postmaster] : [postmaster, ...children.map(Number)];
+    for (const pid of order) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        /* exited meanwhile */
+      }
+    }
+  };
+
   // pg_ctl detaches the server, so it is not our child: stop it explicitly if the test process exits first.
   const forgetExitCleanup = onProcessExit(() => {
     if (running) {
@@ -207,6 +232,8 @@ export async function startPrivatePostgres(): Promise<TestDatabase> {
       canControlServer: true,
       stopServer,
       startServer,
+      pauseServer: () => signalServer('SIGSTOP'),
+      resumeServer: () => signalServer('SIGCONT'),
       stop: () =>
         (stopped ??= (async () => {
           try {

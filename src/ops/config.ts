@@ -197,6 +197,11 @@ export const configSchema = z.strictObject({
       url: z.string().optional(),
       poolSize: z.number().int().positive().default(10),
       spoolDir: z.string().default('.spool'),
+      /**
+       * A share commit taking longer than this (or 4x the usual commit time, if longer) is acknowledged through
+       * the fsync'ed spool instead of waited for (a hung database); reconciled when the database answers. 0 = off.
+       */
+      commitDeadlineMs: z.number().int().min(0).default(750),
       shareRetentionDays: z.number().int().positive().default(90),
     })
     .prefault({}),

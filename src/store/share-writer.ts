@@ -52,6 +52,12 @@ export interface ShareWriterOptions {
    * batch waits for the one in flight. Default 2.
    */
   concurrency?: number;
+  /**
+   * A commit taking longer than this (or 4x the usual commit time, if longer) is not waited for: the batch is
+   * fsync'ed to the spool and acknowledged, and the writer spools until a probe answers (a hung database).
+   * 0 (default) = wait for the query timeout.
+   */
+  commitDeadlineMs?: number;
   /** While the database is unreachable, probe it this often. Default 1000. */
   reconnectProbeMs?: number;
   logger?: pino.Logger;
@@ -136,6 +142,10 @@ export class ShareWriter {
   private recoveryTimer: NodeJS.Timeout | null = null;
   private replaying: Promise<void> | null = null;
   private mode: BatchDestination = 'db';
+  private readonly commitDeadlineMs: number;
+  /** Moving average of commit times (ms) of batches that made the deadline. */
+  private usualCommitMs = 0;
+  private recovering = false;
   /** True until databaseReady(): everything goes to the spool, no probe, no replay. */
   private gated = false;
   private lastReplayResult: (ReplayResult & { seconds: number; recordsPerSecond: number }) | undefined;
@@ -150,6 +160,7 @@ export class ShareWriter {
     this.maxQueue = Math.max(options.maxQueue ?? 100_000, this.maxBatch);
     this.concurrency = options.concurrency ?? 2;
     this.probeMs = options.reconnectProbeMs ?? 1000;
+    this.commitDeadlineMs = options.commitDeadlineMs ?? 0;
     this.spool = new Spool({
       dir: options.spoolDir,
       logger: this.logger,
@@ -294,14 +305,22 @@ export class ShareWriter {
     let destination: BatchDestination = this.mode;
     try {
       if (destination === 'db') {
+        let late = false;
         try {
-          await this.insertWithRetry(rows);
+          late = await this.insertWithinDeadline(rows);
         } catch (err) {
           if (!isDatabaseUnavailableError(err)) {
             await this.isolateBadShares(batch, err as Error);
             return;
           }
           this.enterSpoolMode(err as Error);
+          destination = 'spool';
+          await this.spool.append({ kind: 'shares', rows });
+        }
+        if (late) {
+          // A hung database must not hold the answers: the batch goes to the spool (acknowledged once fsync'ed)
+          // while its insert may still finish; the replay skips whatever that insert committed.
+          this.enterSpoolMode(new Error(`commit took longer than ${this.currentDeadlineMs()} ms`));
           destination = 'spool';
           await this.spool.append({ kind: 'shares', rows });
         }
@@ -321,6 +340,42 @@ export class ShareWriter {
     this.options.metrics?.commitSeconds?.observe(seconds);
     this.options.onBatch?.({ size: batch.length, seconds, destination });
     for (const p of batch) p.resolve();
+  }
+
+  /** The deadline for one commit: the configured one, or 4x the usual commit time when that is longer (a slow but working database). */
+  private currentDeadlineMs(): number {
+    return Math.max(this.commitDeadlineMs, Math.round(4 * this.usualCommitMs));
+  }
+
+  /** Inserts; resolves true when the commit outlived the deadline (it goes on in the background). */
+  private async insertWithinDeadline(rows: SpooledShareRow[]): Promise<boolean> {
+    const started = performance.now();
+    if (this.commitDeadlineMs <= 0) {
+      await this.insertWithRetry(rows);
+      return false;
+    }
+    const insert = this.insertWithRetry(rows);
+    const done = insert.then(() => false);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), this.currentDeadlineMs());
+    });
+    try {
+      const late = await Promise.race([done, deadline]);
+      if (late) {
+        done.catch(() => undefined);
+        void insert.then(
+          () => this.logger.info({ shares: rows.length, seconds: (performance.now() - started) / 1000 }, 'a late commit finished (its shares are in the spool too; the replay skips them)'),
+          (err: Error) => this.logger.warn({ err: { message: err.message }, shares: rows.length }, 'a late commit failed (its shares are in the spool)'),
+        );
+      } else {
+        const ms = performance.now() - started;
+        this.usualCommitMs = this.usualCommitMs === 0 ? ms : 0.9 * this.usualCommitMs + 0.1 * ms;
+      }
+      return late;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** With 'fail' (the cheap plain insert), a share already stored makes it retry skipping duplicates. */
@@ -375,7 +430,7 @@ export class ShareWriter {
   }
 
   private scheduleRecovery(): void {
-    if (this.recoveryTimer !== null || this.closing || this.gated) return;
+    if (this.recoveryTimer !== null || this.closing || this.gated || this.recovering) return;
     this.recoveryTimer = setTimeout(() => {
       this.recoveryTimer = null;
       void this.recover(false);
@@ -384,14 +439,18 @@ export class ShareWriter {
 
   /** Probe the database; when it answers, switch back to direct commits and replay the spool. */
   private async recover(initial: boolean): Promise<void> {
+    // One probe at a time, with a short timeout of its own: a hung server must not collect stuck probes.
+    this.recovering = true;
     try {
-      await this.pool.query('SELECT 1');
+      await this.pool.query({ text: 'SELECT 1', query_timeout: Math.max(2000, this.probeMs) } as pg.QueryConfig);
     } catch (err) {
+      this.recovering = false;
       if (initial) this.logger.warn({ err: { message: (err as Error).message } }, 'database unreachable at start; spool kept for later');
       this.mode = 'spool';
       this.scheduleRecovery();
       return;
     }
+    this.recovering = false;
     if (this.mode === 'spool') this.logger.info('database reachable again');
     this.mode = 'db';
     try {

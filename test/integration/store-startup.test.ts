@@ -131,3 +131,66 @@ describe('start with a large spool', () => {
     }
   }, 120_000);
 });
+
+describe('a hung database', () => {
+  it('answers keep flowing within a second while PostgreSQL is stopped (SIGSTOP); nothing is lost after SIGCONT', async () => {
+    const database: TestDatabase = await startPrivatePostgres();
+    let pool: TestPool | undefined;
+    let miner: TestMiner | undefined;
+    let paused = false;
+    try {
+      const setup = createPool({ url: database.url, max: 1 });
+      await migrate(setup);
+      await setup.end();
+      pool = await startTestPool(node, await node.newAddress('bech32'), {
+        database: { url: database.url, spoolDir: path.join(tmp, 'spool-hung') },
+        stratum: { staleGraceMs: 5000 },
+      });
+      const m = (miner = new TestMiner({ host: '127.0.0.1', port: pool.stratumPort, username: `${minerAddress}.hung`, hashrate: 8 }));
+      const answeredAt: number[] = [];
+      m.on('share', () => answeredAt.push(Date.now()));
+      await m.start();
+      m.startMining();
+      await waitFor('shares before the hang', () => m.accepted >= 5, 30_000);
+      database.pauseServer!();
+      paused = true;
+      const hungAt = Date.now();
+      const atHang = m.accepted;
+      // Before: every answer waited for the 30 s query timeout.
+      await waitFor('answers while the database hangs', () => m.accepted >= atHang + 15, 15_000);
+      const during = answeredAt.filter((t) => t > hungAt);
+      const gaps = during.map((t, i) => t - (i === 0 ? hungAt : during[i - 1]));
+      const longestGap = Math.max(...gaps);
+      expect(pool.writer!.stats().mode).toBe('spool');
+      database.resumeServer!();
+      paused = false;
+      await waitFor('back on the database', () => pool!.writer!.stats().mode === 'db' && m.accepted >= atHang + 25, 30_000);
+      await m.close();
+      const check = createPool({ url: database.url, max: 2 });
+      try {
+        const acknowledged = m.submitted.filter((s) => s.accepted).map(shareId);
+        let missing: string[] = [];
+        await waitFor('every acknowledged share in the table exactly once', async () => {
+          const counts = await countIds(check, acknowledged);
+          missing = acknowledged.filter((id) => counts.get(id) !== 1);
+          return missing.length === 0;
+        }, 20_000, 250).catch(() => undefined);
+        expect(missing).toEqual([]);
+        const accepted = pool.blocks.outcomes.filter((o) => o.accepted).map((o) => o.hash);
+        await waitFor('found blocks in the blocks table', async () => {
+          const rows = await check.query('SELECT hash FROM blocks WHERE hash = ANY($1::text[])', [accepted]);
+          return rows.rows.length === accepted.length;
+        }, 20_000, 250);
+        console.log(`hung database: ${during.length} answers during the hang, longest wait ${longestGap} ms; ${acknowledged.length} shares and ${accepted.length} blocks in the tables after SIGCONT`);
+        expect(longestGap).toBeLessThan(3000);
+      } finally {
+        await check.end();
+      }
+    } finally {
+      if (paused) database.resumeServer!();
+      await miner?.close();
+      await pool?.stop();
+      await database.stop();
+    }
+  }, 150_000);
+});
