@@ -78,6 +78,7 @@ export class StratumServer {
   /** Kept as workers come and go (recounting every session on each authorize is quadratic in connections). */
   private workerTotal = 0;
   private readonly workersPerAddress = new Map<string, number>();
+  private readonly sessionsPerAddress = new Map<string, Set<Session>>();
   private nextSessionId = 1;
   private extranonceCounter = Math.floor(Math.random() * 0xffffff);
   private tickTimer: NodeJS.Timeout | undefined;
@@ -97,7 +98,7 @@ export class StratumServer {
       currentJob: () => this.options.jobs.current,
       findJob: (jobId) => this.options.jobs.lookup(jobId)?.job,
       shares: options.shares,
-      onWorkerAdded: (_s, address) => this.onWorkerAdded(address),
+      onWorkerAdded: (session, address) => this.onWorkerAdded(session, address),
       onAuxAddresses: (_s, address, entries) => this.options.onAuxAddresses?.(address, entries),
       onSubmitResult: (_s: Session, _o: SubmitOutcome) => undefined,
       onProtocolError: (s, reason) => this.onProtocolError(s, reason),
@@ -201,8 +202,8 @@ export class StratumServer {
   /** Workers of `address` connected now, with the IP each connects from (the dashboard; settings authorisation). */
   connectedWorkers(address: string): { worker: string; ip: string }[] {
     const out: { worker: string; ip: string }[] = [];
-    if (!this.workersPerAddress.has(address)) return out;
-    for (const session of this.sessions) {
+    // only the address's own sessions (an index kept on authorize/close): a public API call never walks every connection
+    for (const session of this.sessionsPerAddress.get(address) ?? []) {
       for (const w of session.workers()) if (w.address === address) out.push({ worker: w.worker, ip: session.ip });
     }
     return out;
@@ -435,6 +436,10 @@ export class StratumServer {
     if (!this.sessions.delete(session)) return;
     const perIp = this.perIp.get(session.ip);
     if (perIp && --perIp.count <= 0) this.perIp.delete(session.ip);
+    for (const address of session.addresses()) {
+      const set = this.sessionsPerAddress.get(address);
+      if (set && set.delete(session) && set.size === 0) this.sessionsPerAddress.delete(address);
+    }
     for (const address of session.workerAddresses()) {
       this.workerTotal--;
       const left = (this.workersPerAddress.get(address) ?? 1) - 1;
@@ -445,7 +450,12 @@ export class StratumServer {
     this.updateGauges();
   }
 
-  private onWorkerAdded(address: string): void {
+  private onWorkerAdded(session: Session, address: string): void {
+    if (this.sessions.has(session)) {
+      let set = this.sessionsPerAddress.get(address);
+      if (!set) this.sessionsPerAddress.set(address, (set = new Set()));
+      set.add(session);
+    }
     this.workerTotal++;
     this.workersPerAddress.set(address, (this.workersPerAddress.get(address) ?? 0) + 1);
     this.updateGauges();
