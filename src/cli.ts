@@ -36,7 +36,22 @@ function readConfig(file: string | undefined): Config {
 async function serve(file: string | undefined): Promise<void> {
   const config = readConfig(file);
   const { startPool } = await import('./pool.js');
-  let running: { stop(): Promise<void> } | undefined;
+  // SIGHUP: read the config file (and the environment's *_FILE secrets) again and rotate credentials without
+  // dropping miners. Registered before start-up: Node's default for SIGHUP is to exit.
+  let running: Awaited<ReturnType<typeof startPool>> | undefined;
+  process.on('SIGHUP', () => {
+    const log = createLogger('cli');
+    if (!running) {
+      log.warn({ signal: 'SIGHUP' }, 'SIGHUP during start-up ignored: send it again once the pool is serving');
+      return;
+    }
+    try {
+      running.reload(loadConfig(file));
+    } catch (error) {
+      // A bad file changes nothing: the running credentials stay.
+      log.error({ signal: 'SIGHUP', problems: error instanceof ConfigError ? error.problems : [(error as Error).message] }, 'configuration NOT reloaded: the running one stays');
+    }
+  });
   // A schema found to be behind after a start during a database outage: stop (shares stay in the spool).
   const onFatal = () => void (running?.stop() ?? Promise.resolve()).finally(() => process.exit(1));
   const pool = await startPool(config, { onFatal });
@@ -132,7 +147,7 @@ export function buildProgram(run: (code: number) => void): Command {
       const config = readConfig(o.config);
       const { payoutsCommand } = await import('./payouts/cli.js');
       const interval = o.interval === true ? String(config.payouts.intervalSeconds) : o.interval;
-      const code = await payoutsCommand(config, { once: o.once === true, interval, release: o.release, history: o.history === true });
+      const code = await payoutsCommand(config, { once: o.once === true, interval, release: o.release, history: o.history === true, reloadConfig: () => loadConfig(o.config) });
       if (code >= 0) run(code);
     });
   program

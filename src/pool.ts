@@ -16,7 +16,7 @@ import type { StratumServer } from './stratum/server.js';
 import type { AcceptedShare, ShareProcessor, ShareSink } from './stratum/share-processor.js';
 import { createStratumStack } from './stratum/stack.js';
 import { BlocksRepo } from './store/blocks.js';
-import { createPool } from './store/db.js';
+import { createPool, setPoolPassword } from './store/db.js';
 import { checkSchema } from './store/migrations.js';
 import { isDatabaseUnavailableError } from './store/pg-errors.js';
 import { startSharePartitionMaintenance } from './store/partitions.js';
@@ -49,7 +49,32 @@ export interface RunningPool {
   history: HistoryWriter | undefined;
   notifier: Notifier | undefined;
   writer: ShareWriter | undefined;
+  /**
+   * Applies a re-read configuration (SIGHUP) without dropping miners: RPC credentials (node.rpcUrl,
+   * node.cookieFile), the database password. Other changes are listed as needing a restart.
+   */
+  reload(next: Config): ReloadResult;
   stop(): Promise<void>;
+}
+
+export interface ReloadResult {
+  /** Field paths applied now (never values). */
+  applied: string[];
+  /** Field paths that changed but take effect only after a restart. */
+  restartNeeded: string[];
+}
+
+/** Applied by RunningPool.reload; every other field needs a restart. */
+const RELOADABLE = new Set(['node.rpcUrl', 'node.cookieFile', 'database.url']);
+
+/** Dotted paths whose values differ between two configurations (arrays compared whole). */
+export function changedPaths(a: unknown, b: unknown, prefix = ''): string[] {
+  const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+  if (isObject(a) && isObject(b)) {
+    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+    return keys.flatMap((k) => changedPaths(a[k], b[k], prefix ? `${prefix}.${k}` : k));
+  }
+  return JSON.stringify(a) === JSON.stringify(b) ? [] : [prefix || '(root)'];
 }
 
 /**
@@ -345,6 +370,38 @@ export async function startPool(
     })();
   }
 
+  let current = config;
+  const reload = (next: Config): ReloadResult => {
+    const changed = changedPaths(current, next);
+    const applied: string[] = [];
+    const restartNeeded = changed.filter((p) => !RELOADABLE.has(p));
+    if (changed.includes('node.rpcUrl') || changed.includes('node.cookieFile') || next.node.cookieFile) {
+      // setUrl validates first, so a bad URL leaves the clients as they were (and throws).
+      const a = rpc.setUrl(next.node.rpcUrl, next.node.cookieFile);
+      blockRpc.setUrl(next.node.rpcUrl, next.node.cookieFile);
+      if (a) applied.push(...['node.rpcUrl', 'node.cookieFile'].filter((p) => changed.includes(p)));
+      if (next.node.cookieFile && !applied.includes('node.cookieFile')) applied.push('node.cookieFile (re-read)');
+      templates.wake(); // no waiting out an error back-off with credentials that now work
+    }
+    if (changed.includes('database.url')) {
+      if (!db || !next.database.url) {
+        restartNeeded.push('database.url');
+      } else {
+        const outcome = [setPoolPassword(db, next.database.url), blocksDb ? setPoolPassword(blocksDb, next.database.url) : 'unchanged'];
+        if (outcome.includes('restart-needed')) restartNeeded.push('database.url (only the password can change without a restart)');
+        else if (outcome.includes('rotated')) applied.push('database.url (password)');
+      }
+    }
+    // What was applied is now current; the rest keeps its running value until a restart.
+    current = {
+      ...current,
+      node: { ...current.node, rpcUrl: next.node.rpcUrl, cookieFile: next.node.cookieFile },
+      database: restartNeeded.some((p) => p.startsWith('database.url')) ? current.database : { ...current.database, url: next.database.url },
+    };
+    logger.info({ applied, restartNeeded }, restartNeeded.length ? 'configuration reloaded; some changes need a restart' : 'configuration reloaded');
+    return { applied, restartNeeded };
+  };
+
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
@@ -372,5 +429,5 @@ export async function startPool(
       logger.info('stopped');
     })());
 
-  return { stratumPorts: server.boundPorts, httpUrl: http?.url, server, jobs, shares, blocks, templates, aux: { sources: auxSources.map((a) => a.source), blocks: auxBlocks }, db, history, notifier, writer, stop };
+  return { stratumPorts: server.boundPorts, httpUrl: http?.url, server, jobs, shares, blocks, templates, aux: { sources: auxSources.map((a) => a.source), blocks: auxBlocks }, db, history, notifier, writer, reload, stop };
 }

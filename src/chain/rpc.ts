@@ -58,37 +58,68 @@ interface Credentials { user: string; pass: string }
 interface RawResponse { status: number; body: string }
 
 export class RpcClient {
-  private readonly host: string;
-  private readonly port: number;
-  private readonly path: string;
-  private readonly urlCredentials: Credentials | undefined;
-  private readonly cookieFile: string | undefined;
+  private host: string;
+  private port: number;
+  private path: string;
+  private urlCredentials: Credentials | undefined;
+  private cookieFile: string | undefined;
   private readonly timeoutMs: number;
   private readonly onCall: RpcClientOptions['onCall'];
-  private readonly agent: http.Agent;
+  private agent: http.Agent;
+  private readonly maxSockets: number;
   private cookieCredentials: Credentials | undefined;
   private nextId = 1;
 
   constructor(o: RpcClientOptions) {
+    const target = RpcClient.parseTarget(o.url, o.cookieFile);
+    this.host = target.host;
+    this.port = target.port;
+    this.path = target.path;
+    this.urlCredentials = target.urlCredentials;
+    this.cookieFile = o.cookieFile;
+    this.timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.onCall = o.onCall;
+    this.maxSockets = o.maxSockets ?? 8;
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: this.maxSockets });
+  }
+
+  private static parseTarget(raw: string, cookieFile: string | undefined): { host: string; port: number; path: string; urlCredentials: Credentials | undefined } {
     let url: URL;
     try {
-      url = new URL(o.url);
+      url = new URL(raw);
     } catch {
       // Never echo the URL: it may carry the password.
       throw new Error('rpc url is not a valid URL (expected http://user:pass@host:port)');
     }
     if (url.protocol !== 'http:') throw new Error(`rpc url must use http:, got ${url.protocol}`);
-    this.host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-    this.port = url.port ? Number(url.port) : 80;
-    this.path = url.pathname || '/';
-    this.urlCredentials = url.username || url.password
+    const urlCredentials = url.username || url.password
       ? { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) }
       : undefined;
-    this.cookieFile = o.cookieFile;
-    if (!this.urlCredentials && !this.cookieFile) throw new Error('rpc needs credentials: user:pass in the url or a cookieFile');
-    this.timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.onCall = o.onCall;
-    this.agent = new http.Agent({ keepAlive: true, maxSockets: o.maxSockets ?? 8 });
+    if (!urlCredentials && !cookieFile) throw new Error('rpc needs credentials: user:pass in the url or a cookieFile');
+    return { host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: url.port ? Number(url.port) : 80, path: url.pathname || '/', urlCredentials };
+  }
+
+  /**
+   * New URL and/or cookie file (credential rotation on SIGHUP): calls from now on use them; calls in flight finish
+   * with what they started with. Returns whether anything changed. Throws (changing nothing) on a bad URL.
+   */
+  setUrl(url: string, cookieFile?: string): boolean {
+    const target = RpcClient.parseTarget(url, cookieFile);
+    const same = target.host === this.host && target.port === this.port && target.path === this.path && cookieFile === this.cookieFile &&
+      target.urlCredentials?.user === this.urlCredentials?.user && target.urlCredentials?.pass === this.urlCredentials?.pass;
+    if (same && !cookieFile) return false;
+    if (target.host !== this.host || target.port !== this.port) {
+      // Kept-alive sockets go to the old node.
+      this.agent.destroy();
+      this.agent = new http.Agent({ keepAlive: true, maxSockets: this.maxSockets });
+    }
+    this.host = target.host;
+    this.port = target.port;
+    this.path = target.path;
+    this.urlCredentials = target.urlCredentials;
+    this.cookieFile = cookieFile;
+    this.cookieCredentials = undefined; // read the cookie again too
+    return !same;
   }
 
   /** host:port, safe to log. */

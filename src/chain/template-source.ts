@@ -136,6 +136,11 @@ export class TemplateSource extends EventEmitter {
     }
   }
 
+  /** Ends every back-off wait now (after credentials were rotated, say): the loops try litecoind again at once. */
+  wake(): void {
+    for (const wake of [...this.wakeups]) wake();
+  }
+
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;

@@ -66,6 +66,8 @@ export interface RegtestNode {
   waitForSync(timeoutMs?: number): Promise<void>;
   /** Puts transactions into node 1's mempool: `segwit` wallet sends of `amount` (default 0.01) to bech32 addresses, and `mwebPegIns` canonical-to-MWEB peg-ins of a whole 50 LTC coinbase each (needs mweb: true; at most PEGIN_COINBASES per node). Returns the txids. */
   fillMempool(o: { segwit?: number; mwebPegIns?: number; amount?: number }): Promise<FillMempoolResult>;
+  /** Stops node 1 and starts it again on the same data dir and ports, with these extra arguments (default: the ones it started with); reloads the wallet. */
+  restart(o?: { extraArgs?: string[] }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -344,6 +346,17 @@ export async function startRegtest(opts: StartRegtestOptions = {}): Promise<Regt
       return result;
     };
 
+    const restart = async (o: { extraArgs?: string[] } = {}): Promise<void> => {
+      const old = daemons[0];
+      await stopDaemon(old);
+      const again = await spawnDaemon({ datadir: old.datadir, rpcPort: old.rpcPort, p2pPort: old.p2pPort, user, password, extraArgs: o.extraArgs ?? opts.extraArgs ?? [] });
+      daemons[0] = again;
+      await waitForRpc(again);
+      await rpc('loadwallet', [walletName]).catch((err: unknown) => {
+        if (!(err instanceof LitecoindRpcError && /already loaded/i.test(err.rpcMessage))) throw err;
+      });
+    };
+
     const credentials = `${encodeURIComponent(user)}:${encodeURIComponent(password)}`;
     let stopped: Promise<void> | undefined;
     return {
@@ -362,6 +375,7 @@ export async function startRegtest(opts: StartRegtestOptions = {}): Promise<Regt
       mine,
       waitForSync,
       fillMempool,
+      restart,
       stop: () => (stopped ??= stopAll()),
     };
   } catch (err) {

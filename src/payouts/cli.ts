@@ -117,7 +117,7 @@ export function formatSummary(s: PayoutRunSummary): string {
   return out.join('\n');
 }
 
-export async function payoutsCommand(config: Config, opts: { once: boolean; interval?: string; release?: string; history?: boolean }): Promise<number> {
+export async function payoutsCommand(config: Config, opts: { once: boolean; interval?: string; release?: string; history?: boolean; reloadConfig?: () => Config }): Promise<number> {
   if ([opts.once, opts.interval !== undefined, opts.release !== undefined, opts.history === true].filter(Boolean).length !== 1) {
     console.error('payouts: give exactly one of --once, --interval <seconds>, --release <address|all> or --history');
     return 2;
@@ -140,7 +140,7 @@ export async function payoutsCommand(config: Config, opts: { once: boolean; inte
     console.error(`payouts: --interval must be a positive number of seconds, got "${opts.interval}"`);
     return 2;
   }
-  await runForever(config, seconds, logger);
+  await runForever(config, seconds, logger, opts.reloadConfig);
   return -1;
 }
 
@@ -160,16 +160,43 @@ async function releaseCommand(config: Config, which: string, logger: pino.Logger
   }
 }
 
-async function runForever(config: Config, seconds: number, logger: pino.Logger): Promise<void> {
-  const context = await createPayoutContext(config, { logger, command: 'payouts --interval' });
+async function runForever(config: Config, seconds: number, logger: pino.Logger, reloadConfig?: () => Config): Promise<void> {
+  // SIGHUP before the context exists must not kill the worker (Node's default); it is applied before the next run.
+  let reloadRequested = false;
+  process.on('SIGHUP', () => {
+    reloadRequested = true;
+    logger.info({ signal: 'SIGHUP' }, 'configuration will be re-read before the next payout run');
+    if (timer && !running) {
+      clearTimeout(timer);
+      tick();
+    }
+  });
+  let context = await createPayoutContext(config, { logger, command: 'payouts --interval' });
   const http = config.http.enabled
     ? await startHttpServer({ host: config.http.host, port: config.http.port, readiness: [], logger: logger.child({ module: 'http' }) })
     : undefined;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let stopping = false;
+  /** New credentials (RPC, database password) and settings: a fresh context, built before the old one closes. */
+  const reload = async (): Promise<void> => {
+    if (!reloadRequested || !reloadConfig) return;
+    reloadRequested = false;
+    let next: PayoutContext;
+    try {
+      next = await createPayoutContext(reloadConfig(), { logger, command: 'payouts --interval' });
+    } catch (error) {
+      logger.error({ problems: error instanceof ConfigError ? error.problems : [(error as Error).message] }, 'configuration NOT reloaded: the running one stays');
+      return;
+    }
+    const old = context;
+    context = next;
+    await old.close();
+    logger.info('configuration reloaded (SIGHUP): credentials and settings in force from this run');
+  };
   const tick = (): void => {
-    running = runPayoutOnce(context.deps).then(
+    timer = undefined;
+    running = reload().then(() => runPayoutOnce(context.deps)).then(
       (summary) => {
         if (summary.ok) logger.info({ paid: summary.payments.filter((p) => p.status === 'sent').length, owed: summary.owed.toString() }, 'payout run done');
         else logger.error({ errors: summary.errors }, 'payout run needs attention');
@@ -179,6 +206,7 @@ async function runForever(config: Config, seconds: number, logger: pino.Logger):
         logger.error({ err: error }, 'payout run failed');
       },
     ).finally(() => {
+      running = undefined;
       if (!stopping) timer = setTimeout(tick, seconds * 1000);
     });
   };

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import pg from 'pg';
+import { parse as parseConnectionString } from 'pg-connection-string';
 import pino from 'pino';
 
 export type Pool = pg.Pool;
@@ -47,16 +48,72 @@ export function withDefaultUser(url: string, env: NodeJS.ProcessEnv = process.en
   return parsed.toString();
 }
 
+/** The URL without its password: what must stay the same for a password rotation. */
+function withoutPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.password = '';
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}
+
+/** Per pool: the password new connections use (rotated by setPoolPassword) and the rest of the URL. */
+const poolCredentials = new WeakMap<pg.Pool, { password: string; rest: string }>();
+
+/**
+ * A URL with a password: connections read it from a holder when they open, so setPoolPassword can rotate it
+ * without closing the pool (open connections stay, PostgreSQL does not drop them on ALTER ROLE ... PASSWORD).
+ */
+function connectionConfig(url: string): { config: pg.PoolConfig; holder?: { password: string; rest: string } } {
+  let parsed: ReturnType<typeof parseConnectionString>;
+  try {
+    parsed = parseConnectionString(url);
+  } catch {
+    return { config: { connectionString: url } };
+  }
+  if (!parsed.password) return { config: { connectionString: url } };
+  const { password, ...rest } = parsed;
+  const holder = { password, rest: withoutPassword(url) };
+  return { config: { ...(rest as pg.PoolConfig), password: () => holder.password }, holder };
+}
+
+export type PasswordRotation = 'rotated' | 'unchanged' | 'restart-needed';
+
+/**
+ * Password rotation: connections opened from now on use the password in `url`. Anything else in the URL
+ * (user, host, database, options) changed, or a pool created without a password, needs a restart.
+ */
+export function setPoolPassword(pool: pg.Pool, url: string): PasswordRotation {
+  url = withDefaultUser(url);
+  const holder = poolCredentials.get(pool);
+  if (!holder) return withoutPassword(url) === url ? 'unchanged' : 'restart-needed';
+  if (withoutPassword(url) !== holder.rest) return 'restart-needed';
+  let password: string | undefined;
+  try {
+    password = parseConnectionString(url).password ?? undefined;
+  } catch {
+    return 'restart-needed';
+  }
+  if (!password) return 'restart-needed';
+  if (password === holder.password) return 'unchanged';
+  holder.password = password;
+  return 'rotated';
+}
+
 export function createPool(options: CreatePoolOptions): pg.Pool {
   const logger = options.logger ?? pino({ level: 'silent' });
+  const { config, holder } = connectionConfig(withDefaultUser(options.url));
   const pool = new pg.Pool({
-    connectionString: withDefaultUser(options.url),
+    ...config,
     max: options.max ?? 10,
     connectionTimeoutMillis: options.connectionTimeoutMs ?? 5_000,
     query_timeout: options.queryTimeoutMs ?? 30_000,
     idleTimeoutMillis: 30_000,
     application_name: options.applicationName ?? 'ltcpool',
   });
+  if (holder) poolCredentials.set(pool, holder);
   // Without a listener an error on an idle client (server restart) would crash the process.
   pool.on('error', (err) => {
     logger.warn({ err: { message: err.message, code: (err as { code?: string }).code }, db: redactDatabaseUrl(options.url) }, 'idle postgres client error');

@@ -4,7 +4,7 @@
  * dumpprivkey; payouts pay with the wallet user (and cannot with the pool's); `serve` warns loudly when it is
  * given the wallet user. No log line carries either password.
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,17 +20,12 @@ import { freePort } from '../harness/ports.js';
 import { startPostgres, type TestDatabase } from '../harness/postgres.js';
 import { spawnPool, writeJson, type PoolProcess } from '../support/pool-process.js';
 import { waitFor } from '../support/pool.js';
+import { rpcauth } from '../support/rpcauth.js';
 
 const POOL_USER = 'ltcpool-serve';
 const WALLET_USER = 'ltcpool-wallet';
 const poolPassword = randomBytes(16).toString('hex');
 const walletPassword = randomBytes(16).toString('hex');
-
-/** What share/rpcauth/rpcauth.py prints: user:salt$HMAC-SHA256(key=salt, password). */
-export function rpcauth(user: string, password: string): string {
-  const salt = randomBytes(16).toString('hex');
-  return `${user}:${salt}$${createHmac('sha256', salt).update(password).digest('hex')}`;
-}
 
 let node: RegtestNode;
 let database: TestDatabase;
