@@ -248,7 +248,6 @@ export class StratumServer {
   async close(
     options: { reconnect?: boolean; graceMs?: number; waveFraction?: number; waveIntervalMs?: number; reconnectTo?: { host: string; port: number } } = {},
   ): Promise<void> {
-    const startedAt = Date.now();
     const shutdown = this.options.shutdown;
     const waveFraction = options.waveFraction ?? shutdown?.waveFraction ?? 1;
     const waveIntervalMs = options.waveIntervalMs ?? shutdown?.waveIntervalMs ?? 0;
@@ -256,12 +255,14 @@ export class StratumServer {
     const reconnectTo = options.reconnectTo ?? shutdown?.reconnectTo;
     if (options.reconnect !== false) {
       const asked = new Set<Session>();
+      // Sessions present now, not a time comparison: a miner that obeys at once can be back within the same ms.
+      const present = new Set(this.sessions);
       const perWave = Math.max(1, Math.ceil(this.sessions.size * Math.min(1, Math.max(0, waveFraction))));
       let wave = 0;
       for (;;) {
         // Sessions that arrived meanwhile are sent on too when there is somewhere else to go; without a target
         // they are miners that already obeyed (they came back here), and are served until the end.
-        const remaining = [...this.sessions].filter((s) => !asked.has(s) && !s.isClosing && (reconnectTo !== undefined || s.connectedAt <= startedAt));
+        const remaining = [...this.sessions].filter((s) => !asked.has(s) && !s.isClosing && (reconnectTo !== undefined || present.has(s)));
         if (remaining.length === 0) break;
         if (wave > 0 && waveIntervalMs > 0) await new Promise((r) => setTimeout(r, waveIntervalMs));
         const batch = remaining.slice(0, perWave);

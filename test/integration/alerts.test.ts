@@ -165,7 +165,8 @@ describe('alerts to miners', () => {
     await db.query(`INSERT INTO blocks (height, hash, prev_hash, status, finder, reward_litoshis, share_difficulty, network_difficulty, block_hex, created_at)
                     VALUES (900, 'ee', '00', 'accepted', $1, 1, 1, 1, '', $2)`, [other, new Date(now.getTime() - 60_000)]);
     const options = { ...DEFAULT_NOTIFIER_OPTIONS, hashrateDropPercent: 50 };
-    expect(await detectNotifications(db, options, now)).toBeGreaterThanOrEqual(2);
+    // The pool's own notifier runs meanwhile and may record the block first: check the table, not this call's count.
+    await detectNotifications(db, options, now);
     const { rows } = await db.query(`SELECT kind, payload FROM notifications WHERE address = $1 ORDER BY kind`, [other]);
     const kinds = rows.map((r) => `${r.kind}:${r.payload.worker ?? r.payload.hash}`);
     expect(kinds.filter((k) => k.startsWith('hashrate_drop'))).toEqual(['hashrate_drop:dropping']);
