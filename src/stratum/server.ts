@@ -439,7 +439,7 @@ export class StratumServer {
     if (perIp && --perIp.count <= 0) this.perIp.delete(session.ip);
     for (const address of session.addresses()) {
       const set = this.sessionsPerAddress.get(address);
-      if (set && set.delete(session) && set.size === 0) this.sessionsPerAddress.delete(address);
+      if (set?.delete(session) && set.size === 0) this.sessionsPerAddress.delete(address);
     }
     for (const address of session.workerAddresses()) {
       this.workerTotal--;

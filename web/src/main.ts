@@ -256,3 +256,7 @@ document.getElementById('lookup')!.addEventListener('submit', (event) => {
 });
 
 void render();
+// Fresh numbers every minute, unless the reader is typing in the settings form.
+setInterval(() => {
+  if (document.visibilityState === 'visible' && !document.activeElement?.closest('form')) void render();
+}, 60_000);
