@@ -1,0 +1,154 @@
+// Issue 10: the docker compose stack, checked statically (no Docker here): the file as Compose v2 reads it
+// (interpolation, merge keys), its references, and that every ltcpool service's environment is a configuration
+// its command accepts. Before, the payout worker crash-looped: compose set no fee recipients and the fee was 1%.
+// Prometheus' rules and Alertmanager's config go through promtool / amtool when those are installed.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { ConfigError, parseConfig, parseDatabaseConfig } from '../../src/ops/config.js';
+
+const DOCKER = 'docker';
+type Env = Record<string, string>;
+
+/** Compose's variable interpolation: $VAR, ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}, $$. */
+function interpolate(text: string, env: Env, missing: string[]): string {
+  return text.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (all, name, op, arg, bare) => {
+    if (all === '$$') return '$';
+    const key = name ?? bare;
+    const value = env[key];
+    const unsetOrEmpty = value === undefined || (op?.startsWith(':') && value === '');
+    if (op === ':-' || op === '-') return unsetOrEmpty ? arg : value;
+    if (op === ':?' || op === '?') {
+      if (unsetOrEmpty) missing.push(`${key}: ${arg}`);
+      return value ?? '';
+    }
+    return value ?? '';
+  });
+}
+
+function deepInterpolate(value: unknown, env: Env, missing: string[]): unknown {
+  if (typeof value === 'string') return interpolate(value, env, missing);
+  if (Array.isArray(value)) return value.map((v) => deepInterpolate(v, env, missing));
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, deepInterpolate(v, env, missing)]));
+  return value;
+}
+
+interface Service {
+  image?: string;
+  build?: unknown;
+  command?: string[];
+  entrypoint?: string[];
+  environment?: Record<string, string | number>;
+  depends_on?: string[] | Record<string, unknown>;
+  volumes?: string[];
+}
+
+function loadCompose(env: Env): { compose: { name?: string; services: Record<string, Service>; volumes?: Record<string, unknown> }; missing: string[] } {
+  const missing: string[] = [];
+  const raw = parse(readFileSync(path.join(DOCKER, 'compose.yml'), 'utf8'), { merge: true }) as Record<string, unknown>;
+  const compose = deepInterpolate(raw, env, missing) as ReturnType<typeof loadCompose>['compose'];
+  return { compose, missing };
+}
+
+const OPERATOR_ENV: Env = {
+  LTCPOOL_POOL_ADDRESS: 'ltc1qvjppdf5w4vt5h3ju85le236up4vqfd3yc6mt86',
+  LITECOIN_RPC_PASSWORD: 'rpc-secret',
+  POSTGRES_PASSWORD: 'pg-secret',
+  GRAFANA_ADMIN_PASSWORD: 'grafana-secret',
+  ALERT_WEBHOOK_URL: 'https://hooks.example/ltcpool',
+};
+
+const containerEnv = (s: Service): Env => Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, String(v)]));
+
+function whichever(tool: string): string | undefined {
+  try {
+    return execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+describe('docker/compose.yml', () => {
+  it('names the variables an operator must set, and needs no others', () => {
+    const { missing } = loadCompose({});
+    expect([...new Set(missing.map((m) => m.split(':')[0]))].sort()).toEqual(Object.keys(OPERATOR_ENV).sort());
+    expect(loadCompose(OPERATOR_ENV).missing).toEqual([]);
+  });
+
+  it('uses only Compose v2 top-level keys, and every reference resolves', () => {
+    const { compose } = loadCompose(OPERATOR_ENV);
+    const allowed = new Set(['name', 'services', 'volumes', 'networks', 'configs', 'secrets']);
+    expect(Object.keys(compose).filter((k) => !allowed.has(k) && !k.startsWith('x-'))).toEqual([]);
+    const services = Object.keys(compose.services);
+    const volumes = new Set(Object.keys(compose.volumes ?? {}));
+    for (const [name, s] of Object.entries(compose.services)) {
+      expect(s.image ?? s.build, `${name}: image or build`).toBeTruthy();
+      const deps = Array.isArray(s.depends_on) ? s.depends_on : Object.keys(s.depends_on ?? {});
+      for (const d of deps) expect(services, `${name} depends on ${d}`).toContain(d);
+      for (const v of s.volumes ?? []) {
+        const source = v.split(':')[0];
+        if (source.startsWith('.') || source.startsWith('/')) expect(existsSync(path.join(DOCKER, source)), `${name}: bind mount ${source}`).toBe(true);
+        else expect(volumes.has(source), `${name}: volume ${source} declared`).toBe(true);
+      }
+    }
+  });
+
+  it('every ltcpool service starts on the environment compose gives it (the payout worker crash-looped)', () => {
+    const { compose } = loadCompose(OPERATOR_ENV);
+    const ltcpool = Object.entries(compose.services).filter(([, s]) => s.image?.startsWith('ltcpool/ltcpool'));
+    expect(ltcpool.map(([n]) => n).sort()).toEqual(['migrate', 'payouts', 'pool']);
+    for (const [name, s] of ltcpool) {
+      const env = containerEnv(s);
+      const command = s.command?.[0];
+      try {
+        if (command === 'migrate') parseDatabaseConfig({}, env);
+        else {
+          expect(['serve', 'payouts'], name).toContain(command);
+          const config = parseConfig({}, env);
+          expect(config.network).toBe('mainnet');
+          if (command === 'payouts') expect(config.payouts.walletName).toBe('pool');
+        }
+      } catch (error) {
+        throw new Error(`${name}: ${error instanceof ConfigError ? error.message : error}`);
+      }
+    }
+    // The fee from the environment, with its recipients, as the comment in compose.yml shows.
+    const pay = containerEnv(loadCompose({ ...OPERATOR_ENV, LTCPOOL_PAYOUTS_FEE_PERCENT: '1', LTCPOOL_PAYOUTS_FEE_ADDRESSES: OPERATOR_ENV.LTCPOOL_POOL_ADDRESS }).compose.services.payouts);
+    expect(parseConfig({}, pay).payouts).toMatchObject({ feePercent: 1, feeAddresses: [{ address: OPERATOR_ENV.LTCPOOL_POOL_ADDRESS, weight: 1 }] });
+  });
+
+  it('sends Prometheus alerts to the Alertmanager service, which posts them to ALERT_WEBHOOK_URL', () => {
+    const { compose } = loadCompose(OPERATOR_ENV);
+    const prometheus = parse(readFileSync(path.join(DOCKER, 'prometheus/prometheus.yml'), 'utf8')) as {
+      alerting: { alertmanagers: Array<{ static_configs: Array<{ targets: string[] }> }> };
+    };
+    const target = prometheus.alerting.alertmanagers[0].static_configs[0].targets[0];
+    expect(Object.keys(compose.services)).toContain(target.split(':')[0]);
+    const am = compose.services.alertmanager;
+    expect(containerEnv(am).ALERT_WEBHOOK_URL).toBe(OPERATOR_ENV.ALERT_WEBHOOK_URL);
+    // $${ALERT_WEBHOOK_URL} in compose.yml reaches the container's shell as ${ALERT_WEBHOOK_URL}.
+    expect(am.command?.join(' ')).toContain('s|ALERT_WEBHOOK_URL|${ALERT_WEBHOOK_URL}|');
+    const config = parse(readFileSync(path.join(DOCKER, 'alertmanager/alertmanager.yml'), 'utf8')) as { receivers: Array<{ webhook_configs: Array<{ url: string }> }> };
+    expect(config.receivers[0].webhook_configs[0].url).toBe('ALERT_WEBHOOK_URL');
+  });
+
+  it.skipIf(!whichever('promtool'))('alert rules pass promtool check rules', () => {
+    const out = execFileSync('promtool', ['check', 'rules', path.join(DOCKER, 'prometheus/alerts.yml')], { encoding: 'utf8' });
+    expect(out).toMatch(/SUCCESS: \d+ rules found/);
+  });
+
+  it.skipIf(!whichever('amtool'))('the Alertmanager config (with the URL put in) passes amtool check-config', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ltcpool-am-'));
+    try {
+      const file = path.join(dir, 'alertmanager.yml');
+      writeFileSync(file, readFileSync(path.join(DOCKER, 'alertmanager/alertmanager.yml'), 'utf8').replace(/ALERT_WEBHOOK_URL/g, OPERATOR_ENV.ALERT_WEBHOOK_URL)); // as the container's sed does
+      const out = execFileSync('amtool', ['check-config', file], { encoding: 'utf8' });
+      expect(out).toMatch(/SUCCESS/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
