@@ -21,6 +21,7 @@ import { checkSchema } from './store/migrations.js';
 import { isDatabaseUnavailableError } from './store/pg-errors.js';
 import { startSharePartitionMaintenance } from './store/partitions.js';
 import { HistoryWriter } from './store/history.js';
+import { InstanceLease } from './store/instance-lease.js';
 import { Notifier } from './ops/alerts/notifier.js';
 import { ShareWriter } from './store/share-writer.js';
 import { Spool } from './store/spool.js';
@@ -83,7 +84,7 @@ export function changedPaths(a: unknown, b: unknown, prefix = ''): string[] {
  */
 export async function startPool(
   config: Config,
-  options: { metrics?: Metrics; logger?: Logger; /** The schema, checked after a start during an outage, was refused. */ onFatal?: (error: Error) => void } = {},
+  options: { metrics?: Metrics; logger?: Logger; /** The schema, checked after a start during an outage, was refused, or the instance lease was lost. */ onFatal?: (error: Error) => void } = {},
 ): Promise<RunningPool> {
   const logger = options.logger ?? createLogger();
   const metrics = options.metrics ?? defaultMetrics;
@@ -123,6 +124,10 @@ export async function startPool(
   let schemaPending: Promise<unknown> | undefined;
   let afterSchema = (): void => undefined;
   let stopped = false;
+  let lease: InstanceLease | undefined;
+  let figures: (() => { connections: number; sharesPerSecond: number }) | undefined;
+  // Assigned once everything is wired (the lease's onLost may call it only after that).
+  let stop: () => Promise<void> = async () => undefined;
   const spoolDir = path.resolve(config.database.spoolDir, `instance-${config.instanceId}`);
   if (config.database.url) {
     db = createPool({ url: config.database.url, max: config.database.poolSize, logger, applicationName: `ltcpool-${config.instanceId}` });
@@ -143,6 +148,32 @@ export async function startPool(
     schemaOk = early === 'ok';
     if (!schemaOk) logger.warn('database unreachable at start: serving miners on the spool; the schema is checked once it answers');
     schemaPending = schemaOk ? undefined : firstCheck;
+    // Two processes with one instanceId would share extranonce1s and a spool directory: the id's lease is taken
+    // before the spool is touched (or, after a start during an outage, as soon as the database answers).
+    lease = new InstanceLease({
+      db,
+      instanceId: config.instanceId,
+      leaseSeconds: config.instance.leaseSeconds,
+      figures: () => figures?.() ?? { connections: 0, sharesPerSecond: 0 },
+      onLost: (holder) => {
+        const error = new Error(`instanceId ${config.instanceId} lease lost: host ${holder.host} pid ${holder.pid} holds it now`);
+        logger.fatal({ instanceId: config.instanceId, holder }, 'stopping: another process holds this instanceId now');
+        if (options.onFatal) options.onFatal(error);
+        else void stop();
+      },
+      logger: logger.child({ module: 'instance' }),
+    });
+    if (schemaOk) {
+      try {
+        await lease.acquire();
+      } catch (error) {
+        await db.end().catch(() => undefined);
+        await blocksDb.end().catch(() => undefined);
+        await blockSpool.close().catch(() => undefined);
+        throw error;
+      }
+      lease.start();
+    }
     writer = new ShareWriter({
       pool: db,
       spoolDir,
@@ -342,6 +373,15 @@ export async function startPool(
         : undefined,
     });
   }
+  let lastCount = shares.acceptedCount;
+  let lastAt = Date.now();
+  figures = () => {
+    const now = Date.now();
+    const rate = now > lastAt ? ((shares.acceptedCount - lastCount) * 1000) / (now - lastAt) : 0;
+    lastCount = shares.acceptedCount;
+    lastAt = now;
+    return { connections: server.stats().connections, sharesPerSecond: Math.round(rate * 100) / 100 };
+  };
   const hashrateTimer = setInterval(() => metrics.poolHashrate.set(shares.hashrate()), 10_000);
   hashrateTimer.unref();
 
@@ -355,6 +395,20 @@ export async function startPool(
         const outcome = await result;
         if (stopped) return;
         if (outcome === 'ok') {
+          try {
+            await lease!.acquire();
+          } catch (error) {
+            if (isDatabaseUnavailableError(error)) {
+              await new Promise((r) => setTimeout(r, 1000));
+              result = Promise.resolve('ok');
+              continue;
+            }
+            logger.fatal({ err: error }, 'instance lease refused: shares stay in the spool');
+            options.onFatal?.(error as Error);
+            return;
+          }
+          if (stopped) return void lease!.release();
+          lease!.start();
           logger.info('database answers and its schema is current: shares go to it, the spool replays');
           afterSchema();
           return;
@@ -403,7 +457,7 @@ export async function startPool(
   };
 
   let stopping: Promise<void> | undefined;
-  const stop = () =>
+  stop = () =>
     (stopping ??= (async () => {
       stopped = true;
       logger.info('shutting down: asking miners to reconnect, flushing shares');
@@ -418,6 +472,7 @@ export async function startPool(
       await writer?.close();
       await history?.stop();
       await notifier?.stop();
+      await lease?.release();
       partitions?.stop();
       await http?.close();
       await blockStore?.spool.close();

@@ -146,6 +146,13 @@ export const configSchema = z.strictObject({
   network: z.enum(NETWORKS),
   /** 0..255, written into extranonce1 so several instances never hand out the same work. */
   instanceId: z.number().int().min(0).max(255).default(0),
+  /** The instanceId's lease in PostgreSQL (table instance_leases): one live process per id. */
+  instance: z
+    .strictObject({
+      /** A lease not heartbeaten for this long is free for another process; heartbeats come every third of it. */
+      leaseSeconds: z.number().min(0.5).max(3600).default(30),
+    })
+    .prefault({}),
   pool: z.strictObject({
     address: z.string().min(1),
     tag: z.string().max(40).default('/ltcpool/'),

@@ -134,6 +134,8 @@ const REJECT_MESSAGES: Partial<Record<RejectReason, string>> = {
 export class ShareProcessor {
   private readonly now: () => number;
   private readonly difficultyWindow: HashrateWindow;
+  /** Shares answered true since start (the instance lease heartbeat derives shares/s from it). */
+  acceptedCount = 0;
   private readonly networkDifficultyCache = new Map<string, number>();
   private readonly hashing: HashScheduler;
 
@@ -153,6 +155,7 @@ export class ShareProcessor {
     const outcome = await this.judge(submitter, params);
     const { metrics } = this.options;
     if (outcome.accepted) {
+      this.acceptedCount++;
       metrics.sharesTotal.inc({ result: outcome.block ? 'block' : 'accepted' });
       metrics.acceptedDifficultyTotal.inc(outcome.difficulty);
       this.difficultyWindow.record(outcome.difficulty);

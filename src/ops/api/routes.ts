@@ -5,6 +5,7 @@ import { networkHashrate } from './hashrate.js';
 import { HISTORY_RANGES, type HistoryRange, minerHistory, poolHistory } from './history.js';
 import { BLOCK_STATUSES_DB, type BlockStatusDb, blockCountsByStatus, findMiner, hasShares, minerBalance, payoutStatus, recentBlocks, recentPayments, workerStats } from './queries.js';
 import { settingsRoutes } from './settings.js';
+import { listInstances } from '../../store/instance-lease.js';
 import type { ApiDeps } from './types.js';
 
 const LAST_BLOCKS_ON_POOL_PAGE = 10;
@@ -37,6 +38,9 @@ export function apiRoutes(deps: ApiDeps): FastifyPluginAsync {
         blocks: { counts, last },
       };
     });
+
+    // Every instance that ever held a lease, from the database: the same answer whichever instance serves it.
+    app.get('/instances', async () => ({ instances: await listInstances(deps.db) }));
 
     app.get<{ Querystring: { range: HistoryRange } }>(
       '/pool/history',
