@@ -1,14 +1,20 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { killWhenParentDies, trackChild } from '../../src/devnet/exec.js';
+import { TestMiner, type SubmittedShare } from '../../src/miner/miner.js';
 import { createPool } from '../../src/store/db.js';
 import { migrate } from '../../src/store/migrations.js';
 import { startRegtest, type RegtestNode } from '../harness/litecoind.js';
 import { freePort } from '../harness/ports.js';
 import { startPostgres, type TestDatabase } from '../harness/postgres.js';
 import { spawnPool, writeJson, type PoolProcess } from '../support/pool-process.js';
+import { waitFor } from '../support/pool.js';
+
+const HAPROXY = process.env.HAPROXY_BIN ?? '/usr/sbin/haproxy';
 
 let node: RegtestNode;
 let database: TestDatabase;
@@ -33,7 +39,7 @@ afterAll(async () => {
 
 interface Instance { pool: PoolProcess; stratumPort: number; httpPort: number }
 
-async function instanceConfig(name: string, instanceId: number, leaseSeconds: number, extra: Record<string, unknown> = {}) {
+async function instanceConfig(name: string, instanceId: number, leaseSeconds: number, proxyProtocol = false) {
   const [stratumPort, httpPort] = [await freePort(), await freePort()];
   const file = writeJson(path.join(tmp, `${name}.json`), {
     network: 'regtest',
@@ -41,19 +47,18 @@ async function instanceConfig(name: string, instanceId: number, leaseSeconds: nu
     instance: { leaseSeconds },
     pool: { address: payoutAddress },
     node: { rpcUrl: node.rpcUrl, pollIntervalMs: 250 },
-    stratum: { host: '127.0.0.1', ports: [{ port: stratumPort, difficulty: 0.00001 }], vardiff: { enabled: false } },
+    stratum: { host: '127.0.0.1', ports: [{ port: stratumPort, difficulty: 0.00001, proxyProtocol }], vardiff: { enabled: false }, staleGraceMs: 5000 },
     database: { url: database.url, spoolDir: path.join(tmp, `spool-${name}`) },
     http: { host: '127.0.0.1', port: httpPort, dashboard: false },
     alerts: { enabled: false },
     history: { enabled: false },
     log: { level: 'info' },
-    ...extra,
   });
   return { file, stratumPort, httpPort };
 }
 
-async function start(name: string, instanceId: number, leaseSeconds: number): Promise<Instance> {
-  const c = await instanceConfig(name, instanceId, leaseSeconds);
+async function start(name: string, instanceId: number, leaseSeconds: number, proxyProtocol = false): Promise<Instance> {
+  const c = await instanceConfig(name, instanceId, leaseSeconds, proxyProtocol);
   return { pool: await spawnPool(c.file, c.stratumPort), stratumPort: c.stratumPort, httpPort: c.httpPort };
 }
 
@@ -114,3 +119,112 @@ describe('instance identity lease', () => {
     }
   }, 120_000);
 });
+
+/** docker/haproxy/haproxy.cfg with only its addresses replaced by loopback ports. */
+function haproxyConfig(front: number, stats: number, instances: Instance[]): string {
+  let cfg = fs.readFileSync('docker/haproxy/haproxy.cfg', 'utf8');
+  const replace = (from: RegExp, to: string) => {
+    expect(cfg, `docker/haproxy/haproxy.cfg has ${from}`).toMatch(from);
+    cfg = cfg.replace(from, to);
+  };
+  cfg = cfg.replaceAll(/^( {4}maxconn) 100000$/gm, '$1 2000');
+  replace(/^ {4}bind :3333$/m, `    bind 127.0.0.1:${front}`);
+  replace(/^ {4}bind 127\.0\.0\.1:8404$/m, `    bind 127.0.0.1:${stats}`);
+  instances.forEach((instance, i) => {
+    replace(new RegExp(`^ {4}server pool${i + 1} pool${i + 1}:3334 check port 9100$`, 'm'), `    server pool${i + 1} 127.0.0.1:${instance.stratumPort} check port ${instance.httpPort}`);
+  });
+  return cfg;
+}
+
+function startHaproxy(configFile: string): { child: ChildProcess; output: () => string; stop: () => Promise<void> } {
+  const child = spawn(HAPROXY, ['-db', '-f', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  trackChild(child);
+  const dismiss = child.pid ? killWhenParentDies(child.pid) : () => undefined;
+  let log = '';
+  child.stdout!.on('data', (d) => (log = (log + d.toString()).slice(-200_000)));
+  child.stderr!.on('data', (d) => (log = (log + d.toString()).slice(-200_000)));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    child,
+    output: () => log,
+    stop: async () => {
+      dismiss();
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** Server name -> status (UP, DOWN, ...) from HAProxy's CSV stats. */
+async function haproxyServers(stats: number): Promise<Map<string, string>> {
+  const csv = await (await fetch(`http://127.0.0.1:${stats}/;csv`)).text();
+  const rows = csv.split('\n').map((l) => l.split(','));
+  const status = rows[0].indexOf('status');
+  return new Map(rows.filter((r) => r[0] === 'ltcpool' && r[1].startsWith('pool')).map((r) => [r[1], r[status]]));
+}
+
+const instanceOf = (extranonce1: string) => Number.parseInt(extranonce1.slice(0, 2), 16);
+const shareId = (s: SubmittedShare) => `${instanceOf(s.extranonce1)}:${s.extranonce1}:${s.jobId}:${s.extranonce2}${s.ntime}${s.nonce}`;
+
+describe('scale-out behind HAProxy', () => {
+  it.skipIf(!fs.existsSync(HAPROXY))('three instances on one PostgreSQL: one is SIGKILLed, its miners mine on the others within 10 s, every share answered true is recorded once', async () => {
+    // proxyProtocol: true on every Stratum port: each instance only speaks Stratum after HAProxy's PROXY v2 header.
+    const instances = await Promise.all([1, 2, 3].map((id) => start(`ha-${id}`, id, 30, true)));
+    const [front, stats] = [await freePort(), await freePort()];
+    const haproxy = startHaproxy(writeFile(path.join(tmp, 'haproxy.cfg'), haproxyConfig(front, stats, instances)));
+    const miners: TestMiner[] = [];
+    try {
+      await waitFor('HAProxy sees the three instances up', async () => {
+        if (haproxy.child.exitCode !== null) throw new Error(`haproxy exited:\n${haproxy.output()}`);
+        const servers = await haproxyServers(stats).catch(() => new Map<string, string>());
+        return servers.size === 3 && [...servers.values()].every((s) => s === 'UP');
+      }, 30_000, 200);
+
+      const address = await node.newAddress('bech32');
+      for (let i = 0; i < 6; i++) {
+        const miner = new TestMiner({ host: '127.0.0.1', port: front, username: `${address}.ha${i}`, hashrate: 4, autoReconnect: true });
+        miners.push(miner);
+        await miner.start();
+        miner.startMining();
+      }
+      await waitFor('every miner has shares accepted', () => miners.every((m) => m.accepted >= 2), 30_000);
+      const byInstance = new Map<number, TestMiner[]>();
+      for (const m of miners) byInstance.set(instanceOf(m.extranonce1), [...(byInstance.get(instanceOf(m.extranonce1)) ?? []), m]);
+      expect([...byInstance.keys()].sort(), 'leastconn spreads the miners over the three instances').toEqual([1, 2, 3]);
+
+      const victimId = 1;
+      const victims = byInstance.get(victimId)!;
+      const before = new Map(victims.map((m) => [m, m.submitted.length]));
+      const killedAt = Date.now();
+      await instances[victimId - 1].pool.kill('SIGKILL');
+      await waitFor('the killed instance\'s miners have shares accepted by the others', () =>
+        victims.every((m) => m.submitted.slice(before.get(m)).some((s) => s.accepted && instanceOf(s.extranonce1) !== victimId)), 15_000, 50);
+      const moved = Date.now() - killedAt;
+      console.log(`scale-out: ${victims.length} miners of instance ${victimId} had shares accepted elsewhere ${moved} ms after its SIGKILL`);
+      expect(moved, 'miners mining elsewhere after the SIGKILL (ms)').toBeLessThan(10_000);
+      await waitFor('HAProxy marks the killed instance down', async () => (await haproxyServers(stats)).get('pool1')?.startsWith('DOWN'), 10_000, 200);
+      const beforeMore = miners.reduce((n, m) => n + m.accepted, 0);
+      await waitFor('mining goes on', () => miners.reduce((n, m) => n + m.accepted, 0) >= beforeMore + 6, 20_000);
+    } finally {
+      for (const m of miners) await m.close();
+      await haproxy.stop();
+      // A clean stop flushes every queued share.
+      await Promise.all(instances.map((i) => i.pool.kill('SIGTERM')));
+    }
+
+    const acknowledged = miners.flatMap((m) => m.submitted.filter((s) => s.accepted)).map(shareId);
+    expect(new Set(acknowledged).size).toBe(acknowledged.length);
+    const res = await db.query<{ share_id: string; n: string }>(
+      'SELECT share_id, count(*) AS n FROM shares WHERE share_id = ANY($1::text[]) GROUP BY share_id', [acknowledged]);
+    const counts = new Map(res.rows.map((r) => [r.share_id, Number(r.n)]));
+    const wrong = acknowledged.filter((id) => counts.get(id) !== 1);
+    expect(wrong, `shares answered true missing or doubled (${wrong.length} of ${acknowledged.length})`).toEqual([]);
+    console.log(`scale-out: ${acknowledged.length} shares answered true, each in the shares table once`);
+    expect(new Set(acknowledged.map((id) => Number(id.split(':')[0]))), 'shares from every instance').toEqual(new Set([1, 2, 3]));
+  }, 180_000);
+});
+
+function writeFile(file: string, text: string): string {
+  fs.writeFileSync(file, text);
+  return file;
+}
