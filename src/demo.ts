@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -11,7 +12,7 @@ import { defaultWebDir } from './ops/web.js';
 import { createMetrics } from './ops/metrics.js';
 import { createPayoutContext, formatSummary, runPayoutOnce } from './payouts/cli.js';
 import { startPool, type RunningPool } from './pool.js';
-import { createPool } from './store/db.js';
+import { createPool, redactDatabaseUrl } from './store/db.js';
 import { migrate } from './store/migrations.js';
 
 export interface DemoOptions {
@@ -42,10 +43,27 @@ async function until(what: string, fn: () => boolean | Promise<boolean>, timeout
  * A whole pool on regtest with nothing set up by hand: litecoind, PostgreSQL, the pool, three miners of
  * different speeds, blocks, maturity, a payout run. Returns the process exit code.
  */
+/**
+ * One progress line per accepted block. The miners stop after the block wanted, but one more may be found
+ * before they do: that one is said to be extra, never "13/12".
+ */
+export function blockProgressLine(n: number, wanted: number, block: { height: number; hash: string }): string {
+  const which = n <= wanted ? `block ${n}/${wanted}` : `extra block (${n}, found before the miners stopped)`;
+  return `${which} accepted by litecoind: height ${block.height} ${block.hash}`;
+}
+
+/** Which PostgreSQL the demo uses, password hidden. */
+export function describeDemoDatabase(database: { url: string; canControlServer: boolean }): string {
+  const where = redactDatabaseUrl(database.url);
+  if (process.env.TEST_DATABASE_URL) return `${where} (from TEST_DATABASE_URL)`;
+  return database.canControlServer ? `${where} (a private server started in a temp dir, removed afterwards)` : `${where} (a fresh database on the local server, dropped afterwards)`;
+}
+
 export async function runDemo(options: DemoOptions = {}): Promise<number> {
   const blocksWanted = options.short ? 4 : 12;
   let node: RegtestNode | undefined;
   let database: TestDatabase | undefined;
+  const spoolDir = path.join(os.tmpdir(), `ltcpool-demo-spool-${process.pid}`);
   let pool: RunningPool | undefined;
   const miners: TestMiner[] = [];
   try {
@@ -59,19 +77,19 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     const feeAddress = await poolWallet<string>('getnewaddress', ['pool-fee', 'bech32']);
     const minerAddresses = await Promise.all(['alice', 'bob', 'carol'].map((label) => minersWallet<string>('getnewaddress', [label, 'bech32'])));
 
-    say('preparing PostgreSQL (the local server when there is one, else a private one) ...');
+    say('preparing PostgreSQL (TEST_DATABASE_URL, else the local server when there is one, else a private one) ...');
     database = await startPostgres();
     const admin = createPool({ url: database.url, max: 1 });
     const migrated = await migrate(admin);
     await admin.end();
-    say(`database ready, schema version ${migrated.version}`);
+    say(`database ready, schema version ${migrated.version}: ${describeDemoDatabase(database)}`);
 
     const config: Config = parseConfig({
       network: 'regtest',
       pool: { address: poolAddress, tag: '/ltcpool-demo/' },
       node: { rpcUrl: node.rpcUrl, pollIntervalMs: 250, refreshSeconds: 5 },
       stratum: { host: '127.0.0.1', ports: [{ port: 0, difficulty: 0.00001 }], vardiff: { enabled: false } },
-      database: { url: database.url, spoolDir: path.join(os.tmpdir(), `ltcpool-demo-spool-${process.pid}`) },
+      database: { url: database.url, spoolDir },
       http: { host: '127.0.0.1', port: 0 },
       payouts: {
         scheme: 'pplns',
@@ -118,7 +136,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     await until(`${blocksWanted} blocks`, () => {
       for (const outcome of accepted().slice(shown)) {
         shown++;
-        say(`block ${shown}/${blocksWanted} accepted by litecoind: height ${outcome.height} ${outcome.hash}`);
+        say(blockProgressLine(shown, blocksWanted, outcome));
       }
       return shown >= blocksWanted && miners.every((m) => m.accepted > 0);
     }, 180_000);
@@ -174,5 +192,6 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     await pool?.stop().catch(() => undefined);
     await database?.stop().catch(() => undefined);
     await node?.stop().catch(() => undefined);
+    await rm(spoolDir, { recursive: true, force: true }).catch(() => undefined); // the demo leaves nothing in the temp dir
   }
 }
