@@ -118,7 +118,7 @@ export class TemplateSource extends EventEmitter {
         const wait = Math.min(this.backoff(attempt++), deadline - Date.now());
         if (wait <= 0) {
           this.stop();
-          throw new Error(`no block template from litecoind within ${this.startTimeoutMs} ms: ${errorText(lastError)}`, { cause: lastError });
+          throw new Error(`no block template from litecoind within ${this.startTimeoutMs} ms: ${explainNodeError(lastError)}`, { cause: lastError });
         }
         await this.sleep(wait);
       }
@@ -333,6 +333,15 @@ function isAbort(e: unknown): boolean {
 
 function isGbtError(e: Error): boolean {
   return (e instanceof RpcError || e instanceof RpcTransportError) ? e.method === 'getblocktemplate' : e.message.startsWith('invalid getblocktemplate');
+}
+
+/** A node error said with what to do: the states in which litecoind refuses getblocktemplate for a while. */
+export function explainNodeError(e: unknown): string {
+  if (e instanceof RpcError && e.code === -10) {
+    return `litecoind is still in initial block download (${e.rpcMessage}); the pool serves work once the node has synced (litecoin-cli getblockchaininfo shows the progress)`;
+  }
+  if (e instanceof RpcError && e.code === -9) return `litecoind has no peers (${e.rpcMessage}); check its network connection and -connect/-addnode settings`;
+  return errorText(e);
 }
 
 function errorText(e: unknown): string {

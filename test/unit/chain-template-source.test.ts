@@ -265,7 +265,8 @@ describe('TemplateSource', () => {
   it('start() rejects with a clear error when the node never gives a template', async () => {
     const { node, source, errors } = await setup({ longpoll: false, startTimeoutMs: 300 });
     node.fail = { code: -10, message: 'Litecoin Core is in initial sync and waiting for blocks...' };
-    await expect(source.start()).rejects.toThrow(/no block template from litecoind within 300 ms: .*initial sync/);
+    // Issue 10: the error names the state the node is in and what to wait for.
+    await expect(source.start()).rejects.toThrow(/no block template from litecoind within 300 ms: litecoind is still in initial block download \(.*initial sync.*\); the pool serves work once the node has synced/);
     expect(errors.length).toBeGreaterThanOrEqual(1);
     const calls = node.calls.length;
     await new Promise((r) => setTimeout(r, 100));
