@@ -466,6 +466,8 @@ export async function startPool(
       templates.stop();
       for (const { source } of auxSources) source.stop();
       await server.close({ reconnect: true });
+      // Listening ports go first: a successor started meanwhile takes them at once (the rest is flushing).
+      await http?.close();
       await hasher.close?.();
       await blocks.drain();
       await auxBlocks.drain();
@@ -474,7 +476,6 @@ export async function startPool(
       await notifier?.stop();
       await lease?.release();
       partitions?.stop();
-      await http?.close();
       await blockStore?.spool.close();
       await db?.end();
       await blocksDb?.end();

@@ -13,6 +13,8 @@ export { litecoindCheck, templateFreshCheck, databaseCheck } from './api/readine
 export type { ApiDeps, PoolStatsProvider, PoolSummary } from './api/types.js';
 
 export interface HttpServerOptions {
+  /** How long listen waits for a port in use to be released (default 30 s). */
+  listenRetryMs?: number;
   /** Default 127.0.0.1. In a container set 0.0.0.0 and publish the port to the host's loopback only. */
   host?: string;
   /** 0 picks a free port (see the returned url). */
@@ -73,7 +75,18 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   }
 
   const host = options.host ?? '127.0.0.1';
-  await app.listen({ host, port: options.port });
+  // A process being replaced holds the port until its miners are sent on: wait for it (never come up half).
+  const giveUpAt = Date.now() + (options.listenRetryMs ?? 30_000);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await app.listen({ host, port: options.port });
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || options.port === 0 || Date.now() >= giveUpAt) throw error;
+      if (attempt === 0) logger.warn({ host, port: options.port }, 'http port in use (a previous process shutting down?): waiting for it');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
   const address = app.server.address();
   if (address === null || typeof address === 'string') throw new Error('http server: could not read the bound address');
   const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
