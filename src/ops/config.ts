@@ -405,8 +405,34 @@ function envValue(v: EnvironmentVariable & { kind: ConfigField['kind']; elementF
   }
 }
 
-/** Environment overrides: LTCPOOL_<FIELD> for every field (see environmentVariables), and the aliases. */
-export function applyEnvironment(raw: Raw, env: NodeJS.ProcessEnv, problems: string[]): Raw {
+/**
+ * `<VARIABLE>_FILE=/path` for every variable: the value is the file's contents (one trailing newline dropped), so
+ * secrets (LTCPOOL_RPC_URL_FILE, LTCPOOL_WALLET_RPC_URL_FILE, DATABASE_URL_FILE, ...) come from files such as
+ * docker's /run/secrets and never appear in the environment. Read again on every load (SIGHUP).
+ */
+export function withSecretFiles(env: NodeJS.ProcessEnv, problems: string[]): NodeJS.ProcessEnv {
+  const known = new Set(environmentVariables().map((v) => v.name));
+  const out: NodeJS.ProcessEnv = { ...env };
+  for (const [key, file] of Object.entries(env)) {
+    if (!key.endsWith('_FILE') || !file) continue;
+    const name = key.slice(0, -'_FILE'.length);
+    if (!known.has(name)) continue; // LTCPOOL_RPC_COOKIE_FILE and the like are variables of their own
+    if (env[name]) {
+      problems.push(`${key}: ${name} is set too; set only one of them`);
+      continue;
+    }
+    try {
+      out[name] = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (error) {
+      problems.push(`${key}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    }
+  }
+  return out;
+}
+
+/** Environment overrides: LTCPOOL_<FIELD> for every field (see environmentVariables), and the aliases; each also as <NAME>_FILE. */
+export function applyEnvironment(raw: Raw, environment: NodeJS.ProcessEnv, problems: string[]): Raw {
+  const env = withSecretFiles(environment, problems);
   const out = structuredClone(raw);
   const fields = new Map(configFields().map((f) => [f.path, f]));
   const stratumPort = env.LTCPOOL_STRATUM_PORT;
