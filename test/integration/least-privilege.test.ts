@@ -173,3 +173,25 @@ describe('two RPC identities on a real litecoind', () => {
     expectNoSecrets(pool.output());
   });
 });
+
+describe('the compose stack\'s litecoind settings (docker/make-secrets.sh) on a real litecoind', () => {
+  it('litecoin-rpc.conf lets the URLs in pool-rpc-url and wallet-rpc-url in, and keeps the pool user off the wallet', async () => {
+    const secrets = path.join(dir, 'secrets');
+    await run('sh', [path.resolve('docker/make-secrets.sh'), secrets]);
+    const other = await startRegtest({ extraArgs: [`-conf=${path.join(secrets, 'litecoin-rpc.conf')}`] });
+    try {
+      const as = (file: string) => {
+        const url = new URL(fs.readFileSync(path.join(secrets, file), 'utf8').trim());
+        return makeRpc(other.rpcPort, decodeURIComponent(url.username), decodeURIComponent(url.password));
+      };
+      const serveUser = as('pool-rpc-url');
+      const walletUser = as('wallet-rpc-url');
+      expect(await serveUser<number>('getblockcount')).toBeGreaterThan(100);
+      await expect(serveUser('getwalletinfo')).rejects.toThrow(/HTTP 403/);
+      await expect(serveUser('dumpprivkey', [await other.newAddress()])).rejects.toThrow(/HTTP 403/);
+      expect((await walletUser<{ walletname: string }>('getwalletinfo')).walletname).toBe(other.walletName);
+    } finally {
+      await other.stop();
+    }
+  });
+});
