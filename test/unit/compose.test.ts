@@ -44,9 +44,10 @@ interface Service {
   environment?: Record<string, string | number>;
   depends_on?: string[] | Record<string, unknown>;
   volumes?: string[];
+  secrets?: string[];
 }
 
-function loadCompose(env: Env): { compose: { name?: string; services: Record<string, Service>; volumes?: Record<string, unknown> }; missing: string[] } {
+function loadCompose(env: Env): { compose: { name?: string; services: Record<string, Service>; volumes?: Record<string, unknown>; secrets?: Record<string, { file: string }> }; missing: string[] } {
   const missing: string[] = [];
   const raw = parse(readFileSync(path.join(DOCKER, 'compose.yml'), 'utf8'), { merge: true }) as Record<string, unknown>;
   const compose = deepInterpolate(raw, env, missing) as ReturnType<typeof loadCompose>['compose'];
@@ -55,13 +56,28 @@ function loadCompose(env: Env): { compose: { name?: string; services: Record<str
 
 const OPERATOR_ENV: Env = {
   LTCPOOL_POOL_ADDRESS: 'ltc1qvjppdf5w4vt5h3ju85le236up4vqfd3yc6mt86',
-  LITECOIN_RPC_PASSWORD: 'rpc-secret',
-  POSTGRES_PASSWORD: 'pg-secret',
-  GRAFANA_ADMIN_PASSWORD: 'grafana-secret',
   ALERT_WEBHOOK_URL: 'https://hooks.example/ltcpool',
 };
 
 const containerEnv = (s: Service): Env => Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, String(v)]));
+
+/**
+ * Issue 16: the service's environment with its docker secrets where the container sees them: every
+ * /run/secrets/<name> must be a secret the service mounts, and is replaced by that secret's file as
+ * docker/make-secrets.sh writes it into `secretsDir`.
+ */
+function containerEnvWithSecrets(name: string, s: Service, compose: ReturnType<typeof loadCompose>['compose'], secretsDir: string): Env {
+  const env = containerEnv(s);
+  for (const [key, value] of Object.entries(env)) {
+    const m = /^\/run\/secrets\/(.+)$/.exec(value);
+    if (!m) continue;
+    expect(s.secrets ?? [], `${name} mounts the secret ${m[1]} that ${key} names`).toContain(m[1]);
+    const declared = compose.secrets?.[m[1]];
+    expect(declared, `secret ${m[1]} declared`).toBeDefined();
+    env[key] = path.join(secretsDir, path.basename(declared!.file));
+  }
+  return env;
+}
 
 function whichever(tool: string): string | undefined {
   try {
@@ -100,8 +116,10 @@ describe('docker/compose.yml', () => {
     const { compose } = loadCompose(OPERATOR_ENV);
     const ltcpool = Object.entries(compose.services).filter(([, s]) => s.image?.startsWith('ltcpool/ltcpool'));
     expect(ltcpool.map(([n]) => n).sort()).toEqual(['migrate', 'payouts', 'pool']);
+    const secretsDir = mkdtempSync(path.join(tmpdir(), 'ltcpool-compose-secrets-'));
+    execFileSync('sh', [path.join(DOCKER, 'make-secrets.sh'), secretsDir], { stdio: 'pipe' });
     for (const [name, s] of ltcpool) {
-      const env = containerEnv(s);
+      const env = containerEnvWithSecrets(name, s, compose, secretsDir);
       const command = s.command?.[0];
       try {
         if (command === 'migrate') parseDatabaseConfig({}, env);
@@ -116,8 +134,14 @@ describe('docker/compose.yml', () => {
       }
     }
     // The fee from the environment, with its recipients, as the comment in compose.yml shows.
-    const pay = containerEnv(loadCompose({ ...OPERATOR_ENV, LTCPOOL_PAYOUTS_FEE_PERCENT: '1', LTCPOOL_PAYOUTS_FEE_ADDRESSES: OPERATOR_ENV.LTCPOOL_POOL_ADDRESS }).compose.services.payouts);
-    expect(parseConfig({}, pay).payouts).toMatchObject({ feePercent: 1, feeAddresses: [{ address: OPERATOR_ENV.LTCPOOL_POOL_ADDRESS, weight: 1 }] });
+    const withFee = loadCompose({ ...OPERATOR_ENV, LTCPOOL_PAYOUTS_FEE_PERCENT: '1', LTCPOOL_PAYOUTS_FEE_ADDRESSES: OPERATOR_ENV.LTCPOOL_POOL_ADDRESS }).compose;
+    const pay = containerEnvWithSecrets('payouts', withFee.services.payouts, withFee, secretsDir);
+    const payConfig = parseConfig({}, pay);
+    expect(payConfig.payouts).toMatchObject({ feePercent: 1, feeAddresses: [{ address: OPERATOR_ENV.LTCPOOL_POOL_ADDRESS, weight: 1 }] });
+    // Two RPC identities: the payout worker's wallet user, the restricted user for chain calls (and for serve).
+    expect(new URL(payConfig.payouts.walletRpcUrl!).username).toBe('ltcpool-wallet');
+    expect(new URL(payConfig.node.rpcUrl).username).toBe('ltcpool-serve');
+    rmSync(secretsDir, { recursive: true, force: true });
   });
 
   it('sends Prometheus alerts to the Alertmanager service, which posts them to ALERT_WEBHOOK_URL', () => {
