@@ -29,6 +29,21 @@ export interface BlockRow {
   chain?: string;
 }
 
+/**
+ * Confirmations as the chain has them now: the blocks on top of it, from the current template's height (tip + 1),
+ * for a Litecoin block the node accepted. The stored count is only written by payout runs, so a block read 0
+ * until the next run. Rejected and orphaned blocks have none; aux-chain blocks keep the stored count.
+ */
+export function withChainConfirmations<T extends Pick<BlockRow, 'height' | 'status' | 'confirmations' | 'chain'>>(rows: T[], templateHeight: number | undefined): T[] {
+  if (templateHeight === undefined) return rows;
+  return rows.map((row) => {
+    if (row.chain !== undefined && row.chain !== null && row.chain !== 'litecoin') return row;
+    if (row.status === 'rejected' || row.status === 'orphaned') return { ...row, confirmations: 0 };
+    if (row.status !== 'accepted' && row.status !== 'confirmed') return row; // not known to be in the chain yet
+    return { ...row, confirmations: Math.max(row.confirmations ?? 0, templateHeight - row.height) };
+  });
+}
+
 export async function recentBlocks(db: SqlQueryable, limit: number, status?: BlockStatusDb): Promise<BlockRow[]> {
   const { rows } = await db.query(
     `SELECT b.height, b.hash, b.status, b.finder, b.worker, b.reward_litoshis::text AS "rewardLitoshis",

@@ -3,7 +3,7 @@ import { decodeAddress } from '../../work/address.js';
 import { HttpError } from './errors.js';
 import { networkHashrate } from './hashrate.js';
 import { HISTORY_RANGES, type HistoryRange, minerHistory, poolHistory } from './history.js';
-import { BLOCK_STATUSES_DB, type BlockStatusDb, blockCountsByStatus, findMiner, hasShares, minerBalance, payoutStatus, recentBlocks, recentPayments, workerStats } from './queries.js';
+import { BLOCK_STATUSES_DB, type BlockStatusDb, blockCountsByStatus, findMiner, withChainConfirmations, hasShares, minerBalance, payoutStatus, recentBlocks, recentPayments, workerStats } from './queries.js';
 import { settingsRoutes } from './settings.js';
 import { listInstances } from '../../store/instance-lease.js';
 import type { ApiDeps } from './types.js';
@@ -25,7 +25,8 @@ export function apiRoutes(deps: ApiDeps): FastifyPluginAsync {
   return async (app: FastifyInstance) => {
     app.get('/pool', async () => {
       const summary = deps.stats.poolSummary();
-      const [counts, last] = await Promise.all([blockCountsByStatus(deps.db), recentBlocks(deps.db, LAST_BLOCKS_ON_POOL_PAGE)]);
+      const [counts, stored] = await Promise.all([blockCountsByStatus(deps.db), recentBlocks(deps.db, LAST_BLOCKS_ON_POOL_PAGE)]);
+      const last = withChainConfirmations(stored, summary.network?.height);
       return {
         hashrate: summary.hashrate,
         miners: summary.miners,
@@ -118,7 +119,9 @@ export function apiRoutes(deps: ApiDeps): FastifyPluginAsync {
           },
         },
       },
-      async (request) => ({ blocks: await recentBlocks(deps.db, request.query.limit, request.query.status) }),
+      async (request) => ({
+        blocks: withChainConfirmations(await recentBlocks(deps.db, request.query.limit, request.query.status), deps.stats.poolSummary().network?.height),
+      }),
     );
 
     // Whether payouts run or are stopped by the reserve (payouts.reserveLitoshis), and the pool's PPS luck.
