@@ -140,6 +140,14 @@ const mergedChainSchema = z.strictObject({
   pollIntervalMs: z.number().int().min(50).max(1000).default(500),
   /** createauxblock at least this often even without a new tip (new transactions). */
   refreshSeconds: z.number().positive().max(60).default(30),
+  /** Paying this chain's credits (`ltcpool payouts`): its node's wallet, and the minimum in its 1e-8 units. */
+  payouts: z
+    .strictObject({
+      walletName: z.string().optional(),
+      walletRpcUrl: z.string().url().optional(),
+      minimumPayout: z.string().regex(/^\d+$/, "1e-8 units of the chain's coin as a decimal string").default('100000000'),
+    })
+    .prefault({}),
 });
 
 export const configSchema = z.strictObject({

@@ -1,7 +1,7 @@
 /** `ltcpool payouts --once | --interval <s> | --release <address|all>`: wires config to the runner and prints what happened. */
 import type pino from 'pino';
 import { RpcClient } from '../chain/rpc.js';
-import { ConfigError, type Config } from '../ops/config.js';
+import { auxChainsOf, ConfigError, type Config } from '../ops/config.js';
 import { startHttpServer } from '../ops/http.js';
 import { createLogger } from '../ops/logger.js';
 import { metrics as defaultMetrics, type Metrics } from '../ops/metrics.js';
@@ -21,6 +21,8 @@ export { runPayoutOnce, type PayoutDeps, type PayoutRunSummary } from './runner.
 
 export interface PayoutContext {
   deps: PayoutDeps;
+  /** One runner per merged-mining chain: its node, its wallet, its ledger, its own lock. */
+  auxDeps: PayoutDeps[];
   close(): Promise<void>;
 }
 
@@ -73,38 +75,73 @@ export async function createPayoutContext(config: Config, o: { logger?: pino.Log
         }
       : undefined,
   };
+  // Aux chains: the same shares and fee, split per aux block (PPLNS sized by that chain's difficulty; PPS/FPPS
+  // pools split aux blocks PPLNS, as PPS prices Litecoin shares only); matured on and paid from that chain's node.
+  const auxScheme = isPpsScheme(p.scheme) ? createScheme('pplns', { windowFactor: p.pplnsWindowFactor }) : scheme;
+  const auxClients: RpcClient[] = [];
+  const auxDeps: PayoutDeps[] = auxChainsOf(config).map((auxChain, i) => {
+    const entry = config.merged[i];
+    const auxNode = new RpcClient({ url: entry.rpcUrl, timeoutMs: Math.max(entry.timeoutMs, 30_000) });
+    const auxWallet = new RpcClient({ url: walletRpcUrl(entry.payouts.walletRpcUrl ?? entry.rpcUrl, entry.payouts.walletName), timeoutMs: 120_000 });
+    auxClients.push(auxNode, auxWallet);
+    return {
+      db, chain: auxNode, wallet: new RpcPayoutWallet(auxWallet, { legacySendMany: true }), network: config.network as NetworkName,
+      scheme: auxScheme,
+      fee: isPpsScheme(p.scheme) ? resolveFeeConfig({ feePercent: p.feePercent, recipients: p.feeAddresses.length ? p.feeAddresses : [{ address: config.pool.address }] }) : fee,
+      maturity: auxChain.maturity, orphanConfirmations: p.orphanConfirmations, minimumPayout: BigInt(entry.payouts.minimumPayout),
+      maxPaymentsPerBatch: p.maxPaymentsPerBatch, reconcileGraceSeconds: p.reconcileGraceSeconds, logger: logger.child({ chain: auxChain.name }),
+      aux: { chain: auxChain }, afterSend: deps.afterSend,
+    };
+  });
   return {
     deps,
+    auxDeps,
     close: async () => {
       chain.close();
       walletRpc.close();
+      for (const c of auxClients) c.close();
       await db.end();
     },
   };
 }
 
-export function formatSummary(s: PayoutRunSummary): string {
+/** Every chain's run, each under its own lock, in turn (one failing chain does not stop the others). */
+export async function runAllChains(context: PayoutContext): Promise<Array<{ chain: string; unit: string; summary: PayoutRunSummary | null; error?: string }>> {
+  const out: Array<{ chain: string; unit: string; summary: PayoutRunSummary | null; error?: string }> = [];
+  for (const deps of [context.deps, ...context.auxDeps]) {
+    const chain = deps.aux?.chain.name ?? 'litecoin';
+    const unit = deps.aux?.chain.unit ?? 'LTC';
+    try {
+      out.push({ chain, unit, summary: await runPayoutOnce(deps) });
+    } catch (error) {
+      out.push({ chain, unit, summary: null, error: (error as Error).message });
+    }
+  }
+  return out;
+}
+
+export function formatSummary(s: PayoutRunSummary, unit = 'LTC'): string {
   if (!s.locked) return 'payouts: another runner holds the lock; nothing done';
   const out: string[] = [];
   const u = s.unlocked;
   out.push(`blocks: ${u.confirmed.length} matured and credited, ${u.orphaned.length} orphaned, ${u.immature} immature, ${u.waiting.length} waiting` +
     (u.contested.length ? `, ${u.contested.length} contested` : ''));
-  for (const b of u.confirmed) out.push(`  confirmed  height ${b.height}  ${b.hash}  reward ${litoshisToLtc(b.reward)} LTC  ${b.credits} credits`);
+  for (const b of u.confirmed) out.push(`  confirmed  height ${b.height}  ${b.hash}  reward ${litoshisToLtc(b.reward)} ${unit}  ${b.credits} credits`);
   for (const b of u.orphaned) out.push(`  orphaned   height ${b.height}  ${b.hash}`);
   for (const b of u.waiting) out.push(`  waiting    ${b.hash}  ${b.reason}`);
   for (const b of u.contested) out.push(`  contested  height ${b.height}  ${b.hash}  ${b.reason}`);
   if (s.pps) {
     out.push(s.pps.runId === null
       ? `shares (${s.pps.scheme.toUpperCase()}): none credited (${s.pps.skipped ?? 'nothing new'})`
-      : `shares (${s.pps.scheme.toUpperCase()}): ${s.pps.shareCount} credited (seq ${s.pps.afterSeq + 1n}..${s.pps.throughSeq}), ${litoshisToLtc(s.pps.credited)} LTC to ${s.pps.addresses} address(es)`);
+      : `shares (${s.pps.scheme.toUpperCase()}): ${s.pps.shareCount} credited (seq ${s.pps.afterSeq + 1n}..${s.pps.throughSeq}), ${litoshisToLtc(s.pps.credited)} ${unit} to ${s.pps.addresses} address(es)`);
   }
   for (const r of s.reconciled) out.push(`reconciled batch ${r.label}: ${r.action}${r.txid ? ` ${r.txid}` : ''}${r.detail ? ` (${r.detail})` : ''}`);
-  out.push(`owed ${litoshisToLtc(s.owed)} LTC, wallet spendable ${s.spendable === null ? '?' : litoshisToLtc(s.spendable)} LTC, shortfall ${litoshisToLtc(s.shortfall)} LTC` +
-    (s.headroom === null ? '' : `, headroom ${litoshisToLtc(s.headroom)} LTC${s.reserveBreached ? ' (below the reserve: payouts stopped)' : ''}`));
+  out.push(`owed ${litoshisToLtc(s.owed)} ${unit}, wallet spendable ${s.spendable === null ? '?' : litoshisToLtc(s.spendable)} ${unit}, shortfall ${litoshisToLtc(s.shortfall)} ${unit}` +
+    (s.headroom === null ? '' : `, headroom ${litoshisToLtc(s.headroom)} ${unit}${s.reserveBreached ? ' (below the reserve: payouts stopped)' : ''}`));
   if (s.payments.length) {
     out.push('payments:');
     const width = Math.max(...s.payments.map((p) => p.address.length));
-    out.push(`  ${'address'.padEnd(width)}  ${'amount LTC'.padStart(16)}  ${'status'.padEnd(9)}  txid / error`);
+    out.push(`  ${'address'.padEnd(width)}  ${`amount ${unit}`.padStart(16)}  ${'status'.padEnd(9)}  txid / error`);
     for (const p of s.payments) {
       out.push(`  ${p.address.padEnd(width)}  ${litoshisToLtc(p.amount).padStart(16)}  ${p.status.padEnd(9)}  ${p.txid ?? p.error ?? ''}`);
     }
@@ -112,6 +149,7 @@ export function formatSummary(s: PayoutRunSummary): string {
     out.push('payments: none');
   }
   if (s.belowMinimum) out.push(`${s.belowMinimum} balance(s) below the minimum payout wait for later`);
+  if (s.awaitingAddress) out.push(`${s.awaitingAddress} balance(s) wait for their miner to give an address on this chain (password option <chain>=<address>)`);
   for (const e of s.errors) out.push(`ERROR: ${e}`);
   out.push(s.ok ? 'result: ok' : 'result: FAILED');
   return out.join('\n');
@@ -128,9 +166,17 @@ export async function payoutsCommand(config: Config, opts: { once: boolean; inte
   if (opts.once) {
     const context = await createPayoutContext(config, { logger, command: 'payouts --once' });
     try {
-      const summary = await runPayoutOnce(context.deps);
-      console.log(formatSummary(summary));
-      return summary.ok ? 0 : 1;
+      const results = await runAllChains(context);
+      if (results.length === 1 && results[0].summary) {
+        console.log(formatSummary(results[0].summary));
+        return results[0].summary.ok ? 0 : 1;
+      }
+      // Merged mining: one result per chain.
+      for (const r of results) {
+        console.log(`== ${r.chain} (${r.unit})`);
+        console.log(r.summary ? formatSummary(r.summary, r.unit) : `ERROR: ${r.error}\nresult: FAILED`);
+      }
+      return results.every((r) => r.summary?.ok) ? 0 : 1;
     } finally {
       await context.close();
     }
@@ -196,10 +242,15 @@ async function runForever(config: Config, seconds: number, logger: pino.Logger, 
   };
   const tick = (): void => {
     timer = undefined;
-    running = reload().then(() => runPayoutOnce(context.deps)).then(
-      (summary) => {
-        if (summary.ok) logger.info({ paid: summary.payments.filter((p) => p.status === 'sent').length, owed: summary.owed.toString() }, 'payout run done');
-        else logger.error({ errors: summary.errors }, 'payout run needs attention');
+    running = reload().then(() => runAllChains(context)).then(
+      (results) => {
+        for (const { chain, summary, error } of results) {
+          if (!summary) {
+            defaultMetrics.payoutsFailedTotal.inc();
+            logger.error({ chain, err: error }, 'payout run failed');
+          } else if (summary.ok) logger.info({ chain, paid: summary.payments.filter((p) => p.status === 'sent').length, owed: summary.owed.toString() }, 'payout run done');
+          else logger.error({ chain, errors: summary.errors }, 'payout run needs attention');
+        }
       },
       (error: unknown) => {
         defaultMetrics.payoutsFailedTotal.inc();

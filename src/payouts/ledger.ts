@@ -9,8 +9,11 @@ import type { PendingBatch } from './reconcile.js';
 
 type Db = pg.Pool | pg.PoolClient;
 
-export async function readBalances(db: Db): Promise<Balance[]> {
-  const res = await db.query<{ address: string; balance: string }>('SELECT address, balance::text FROM balances WHERE balance <> 0 ORDER BY address');
+export async function readBalances(db: Db, chain = 'litecoin'): Promise<Balance[]> {
+  const res = chain === 'litecoin'
+    ? await db.query<{ address: string; balance: string }>('SELECT address, balance::text FROM balances WHERE balance <> 0 ORDER BY address')
+    : await db.query<{ address: string; balance: string }>(
+      'SELECT address, balance::text FROM chain_balances WHERE chain = $1 AND balance <> 0 ORDER BY address', [chain]);
   return res.rows.map((r) => ({ address: r.address, balance: BigInt(r.balance) }));
 }
 
@@ -31,11 +34,11 @@ export async function readPayoutThresholds(db: Db, minimum: bigint, maximum?: bi
 }
 
 /** What the wallet must still hold for miners: matured credits and PPS share credits minus payments that left the wallet. */
-export async function owedLitoshis(db: Db): Promise<bigint> {
+export async function owedLitoshis(db: Db, chain = 'litecoin'): Promise<bigint> {
   const res = await db.query<{ owed: string }>(
-    `SELECT ((SELECT COALESCE(sum(c.amount), 0) FROM credits c JOIN blocks b ON b.id = c.block_id WHERE b.status = 'confirmed')
-           + (SELECT COALESCE(sum(amount), 0) FROM share_credits)
-           - (SELECT COALESCE(sum(amount), 0) FROM payments WHERE status = 'sent'))::text AS owed`);
+    `SELECT ((SELECT COALESCE(sum(c.amount), 0) FROM credits c JOIN blocks b ON b.id = c.block_id WHERE b.status = 'confirmed' AND b.chain = $1)
+           + (SELECT COALESCE(sum(amount), 0) FROM share_credits WHERE $1 = 'litecoin')
+           - (SELECT COALESCE(sum(amount), 0) FROM payments WHERE status = 'sent' AND chain = $1))::text AS owed`, [chain]);
   return BigInt(res.rows[0].owed);
 }
 
@@ -47,11 +50,12 @@ export async function recordPayoutStatus(db: Db, s: { spendable: bigint | null; 
     [s.spendable?.toString() ?? null, s.owed.toString(), s.reserve.toString(), s.paused, s.reason]);
 }
 
-export async function pendingBatches(db: Db): Promise<PendingBatch[]> {
+/** Batches of `chain` with pending payments; each payment's address is where the coins go (its payee). */
+export async function pendingBatches(db: Db, chain = 'litecoin'): Promise<PendingBatch[]> {
   const res = await db.query<{ id: string; label: string; created_at: Date; address: string; amount: string }>(
-    `SELECT b.id::text, b.label, b.created_at, p.address, p.amount::text
+    `SELECT b.id::text, b.label, b.created_at, COALESCE(p.payee, p.address) AS address, p.amount::text
        FROM payment_batches b JOIN payments p ON p.batch_id = b.id
-      WHERE p.status = 'pending' ORDER BY b.id, p.address`);
+      WHERE p.status = 'pending' AND b.chain = $1 ORDER BY b.id, p.address`, [chain]);
   const batches = new Map<number, PendingBatch & { payments: Array<{ address: string; amount: bigint }> }>();
   for (const r of res.rows) {
     const id = Number(r.id);
@@ -62,26 +66,33 @@ export async function pendingBatches(db: Db): Promise<PendingBatch[]> {
   return [...batches.values()];
 }
 
-export interface NewPayment { address: string; amount: bigint; status: 'pending' | 'set_aside'; error?: string }
+export interface NewPayment {
+  address: string;
+  amount: bigint;
+  status: 'pending' | 'set_aside';
+  error?: string;
+  /** Where the coins go when not `address` (aux chains: the miner's address there). */
+  payee?: string;
+}
 
 /** Records a batch and its payments in one transaction (before any wallet call). Returns the batch id. */
-export async function insertBatch(db: pg.Pool, label: string, payments: readonly NewPayment[], audit?: AuditActor): Promise<number> {
+export async function insertBatch(db: pg.Pool, label: string, payments: readonly NewPayment[], audit?: AuditActor, chain = 'litecoin'): Promise<number> {
   const client = await db.connect();
   try {
     await client.query('BEGIN');
-    const batch = await client.query<{ id: string }>('INSERT INTO payment_batches (label) VALUES ($1) RETURNING id', [label]);
+    const batch = await client.query<{ id: string }>('INSERT INTO payment_batches (label, chain) VALUES ($1, $2) RETURNING id', [label, chain]);
     const id = Number(batch.rows[0].id);
     await client.query(
-      `INSERT INTO payments (batch_id, address, amount, status, error)
-         SELECT $1, a, m, s, e FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[]) AS u(a, m, s, e)`,
+      `INSERT INTO payments (batch_id, address, amount, status, error, chain, payee)
+         SELECT $1, a, m, s, e, $6, y FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $7::text[]) AS u(a, m, s, e, y)`,
       [id, payments.map((p) => p.address), payments.map((p) => p.amount.toString()), payments.map((p) => p.status),
-        payments.map((p) => p.error ?? null)]);
+        payments.map((p) => p.error ?? null), chain, payments.map((p) => p.payee ?? null)]);
     // The audit row commits with the batch, so there is exactly one per batch whatever happens next.
     if (audit) {
       await appendAudit(client, audit, 'payout_batch', {
-        label, batchId: id, status: payments[0]?.status ?? 'pending', count: payments.length,
+        label, batchId: id, chain, status: payments[0]?.status ?? 'pending', count: payments.length,
         total: payments.reduce((s, p) => s + p.amount, 0n).toString(),
-        payments: payments.map((p) => ({ address: p.address, amount: p.amount.toString(), ...(p.error ? { reason: p.error.slice(0, 200) } : {}) })),
+        payments: payments.map((p) => ({ address: p.address, ...(p.payee ? { payee: p.payee } : {}), amount: p.amount.toString(), ...(p.error ? { reason: p.error.slice(0, 200) } : {}) })),
       });
     }
     await client.query('COMMIT');

@@ -13,6 +13,8 @@ import pino from 'pino';
 import { RpcError, type RpcClient } from '../chain/rpc.js';
 import type { Metrics } from '../ops/metrics.js';
 import { decodeAddress, type NetworkName } from '../work/address.js';
+import { createHash } from 'node:crypto';
+import { decodeAuxAddress, type AuxChainParams } from '../work/chains.js';
 import { auditConfigIfChanged, type AuditActor, type MoneyConfig } from './audit.js';
 import { insertBatch, markBatchFailed, markBatchSent, owedLitoshis, pendingBatches, readBalances, readPayoutThresholds, recordPayoutStatus } from './ledger.js';
 import { creditNewShares, type PpsCreditingDeps, type PpsRunSummary } from './pps-crediting.js';
@@ -53,6 +55,11 @@ export interface PayoutDeps {
   audit?: { actor: AuditActor; money: MoneyConfig };
   /** Test hook: called right after sendmany returned, before the database learns the txid. */
   afterSend?: (label: string, txid: string) => void;
+  /**
+   * An aux chain's run (merged mining): its blocks on its own node (`chain`), its wallet, its ledger. Balances are
+   * keyed by the miner's Litecoin address and paid to the address the miner gave for this chain.
+   */
+  aux?: { chain: AuxChainParams };
 }
 
 export interface PaymentLine {
@@ -82,12 +89,20 @@ export interface PayoutRunSummary {
   reserveBreached: boolean;
   payments: PaymentLine[];
   belowMinimum: number;
+  /** Aux chains: positive balances of miners who gave no address on this chain yet (they wait, nothing is lost). */
+  awaitingAddress?: number;
   /** False when anything needs attention: shortfall, failed or unknown wallet calls. */
   ok: boolean;
   errors: string[];
 }
 
 const emptyUnlock = (): UnlockResult => ({ confirmed: [], orphaned: [], immature: 0, waiting: [], contested: [] });
+
+/** The advisory lock of one chain's payout runner: Litecoin's is PAYOUT_LOCK_KEY, each aux chain has its own. */
+export function payoutLockKey(chain: string): string {
+  if (chain === 'litecoin') return PAYOUT_LOCK_KEY;
+  return createHash('sha256').update(`ltcpool-payout-${chain}`).digest().readBigInt64BE(0).toString();
+}
 
 export async function runPayoutOnce(deps: PayoutDeps): Promise<PayoutRunSummary> {
   const logger = deps.logger ?? pino({ level: 'silent' });
@@ -97,7 +112,8 @@ export async function runPayoutOnce(deps: PayoutDeps): Promise<PayoutRunSummary>
   };
   const lockClient = await deps.db.connect();
   try {
-    const got = await lockClient.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS locked', [PAYOUT_LOCK_KEY]);
+    const lockKey = payoutLockKey(deps.aux?.chain.name ?? 'litecoin');
+    const got = await lockClient.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS locked', [lockKey]);
     if (!got.rows[0].locked) {
       logger.info('another payout runner holds the lock; skipping this run');
       return summary;
@@ -106,7 +122,7 @@ export async function runPayoutOnce(deps: PayoutDeps): Promise<PayoutRunSummary>
     try {
       await runLocked(deps, logger, summary);
     } finally {
-      await lockClient.query('SELECT pg_advisory_unlock($1::bigint)', [PAYOUT_LOCK_KEY]).catch(() => undefined);
+      await lockClient.query('SELECT pg_advisory_unlock($1::bigint)', [lockKey]).catch(() => undefined);
     }
   } finally {
     lockClient.release();
@@ -128,7 +144,8 @@ async function runLocked(deps: PayoutDeps, logger: pino.Logger, summary: PayoutR
   }
 
   // 1. Settle what a previous run left pending, before anything could pay the same balance again.
-  for (const batch of await pendingBatches(deps.db)) {
+  const chainName = deps.aux?.chain.name ?? 'litecoin';
+  for (const batch of await pendingBatches(deps.db, chainName)) {
     const since = Math.floor(batch.createdAt.getTime() / 1000) - 3600;
     const found = await deps.wallet.findSendByComment(batch.label, since);
     const action = decideReconcile(batch, found, now(), deps.reconcileGraceSeconds ?? 600);
@@ -155,27 +172,29 @@ async function runLocked(deps: PayoutDeps, logger: pino.Logger, summary: PayoutR
   // 3. Follow found blocks on the chain; credit the matured ones (under PPS/FPPS: to the pool).
   summary.unlocked = await unlockBlocks({
     db: deps.db, rpc: deps.chain, scheme: deps.scheme, fee: deps.fee, maturity: deps.maturity,
-    orphanConfirmations: deps.orphanConfirmations, logger, metrics: deps.metrics,
+    orphanConfirmations: deps.orphanConfirmations, logger, metrics: deps.aux ? undefined : deps.metrics, chain: chainName,
   });
 
   // 4. The wallet must hold everything the pool owes, or nothing is paid.
-  summary.owed = await owedLitoshis(deps.db);
+  summary.owed = await owedLitoshis(deps.db, chainName);
   summary.spendable = await deps.wallet.spendableBalance();
   summary.shortfall = summary.owed > summary.spendable ? summary.owed - summary.spendable : 0n;
-  deps.metrics?.payoutsPendingLitoshis.set(Number(summary.owed));
-  deps.metrics?.walletShortfallLitoshis.set(Number(summary.shortfall));
+  // Litecoin's gauges and payout_status row are Litecoin's; an aux chain's run is reported in its summary.
+  const ltcMetrics = deps.aux ? undefined : deps.metrics;
+  ltcMetrics?.payoutsPendingLitoshis.set(Number(summary.owed));
+  ltcMetrics?.walletShortfallLitoshis.set(Number(summary.shortfall));
   const reserve = deps.reserve ?? 0n;
   summary.headroom = summary.spendable - summary.owed;
   summary.reserveBreached = summary.headroom < reserve;
-  deps.metrics?.payoutsReserveHeadroomLitoshis.set(Number(summary.headroom));
-  deps.metrics?.payoutsReserveBreached.set(summary.reserveBreached ? 1 : 0);
+  ltcMetrics?.payoutsReserveHeadroomLitoshis.set(Number(summary.headroom));
+  ltcMetrics?.payoutsReserveBreached.set(summary.reserveBreached ? 1 : 0);
   let reason: string | null = null;
   if (summary.shortfall > 0n) {
-    reason = `WALLET SHORTFALL: the pool owes ${summary.owed} litoshis of matured credits but the wallet can spend only ${summary.spendable}; nothing is paid`;
+    reason = `WALLET SHORTFALL${deps.aux ? ` (${chainName})` : ''}: the pool owes ${summary.owed} litoshis of matured credits but the wallet can spend only ${summary.spendable}; nothing is paid`;
   } else if (summary.reserveBreached) {
     reason = `RESERVE BREACHED: the wallet can spend ${summary.spendable} litoshis, ${summary.headroom} more than the ${summary.owed} owed, below the reserve of ${reserve}; nothing is paid until it is refilled`;
   }
-  await recordPayoutStatus(deps.db, { spendable: summary.spendable, owed: summary.owed, reserve, paused: reason !== null, reason });
+  if (!deps.aux) await recordPayoutStatus(deps.db, { spendable: summary.spendable, owed: summary.owed, reserve, paused: reason !== null, reason });
   if (reason !== null) {
     deps.metrics?.payoutsFailedTotal.inc();
     fail(reason, { owed: summary.owed.toString(), spendable: summary.spendable.toString(), shortfall: summary.shortfall.toString(), reserve: reserve.toString() });
@@ -183,20 +202,39 @@ async function runLocked(deps: PayoutDeps, logger: pino.Logger, summary: PayoutR
   }
 
   // 5. Pay.
-  const balances = await readBalances(deps.db);
-  const thresholds = await readPayoutThresholds(deps.db, deps.minimumPayout, deps.maxPayoutThreshold);
+  let balances = await readBalances(deps.db, chainName);
+  const thresholds = deps.aux ? new Map<string, bigint>() : await readPayoutThresholds(deps.db, deps.minimumPayout, deps.maxPayoutThreshold);
   const minimumFor = (address: string) => thresholds.get(address) ?? deps.minimumPayout;
   const reasons = new Map<string, string>();
+  // Aux chains: each balance is paid to the address its miner gave for this chain; without one it waits.
+  const payees = new Map<string, string>();
+  if (deps.aux) {
+    const rows = await deps.db.query<{ address: string; aux_address: string }>(
+      'SELECT address, aux_address FROM miner_aux_addresses WHERE chain = $1', [chainName]);
+    const taken = new Set<string>();
+    for (const row of rows.rows) {
+      // sendmany pays an address once per call: two ledgers paying one address wait for separate runs.
+      if (taken.has(row.aux_address)) continue;
+      taken.add(row.aux_address);
+      payees.set(row.address, row.aux_address);
+    }
+    const waiting = balances.filter((b) => b.balance > 0n && !payees.has(b.address));
+    summary.awaitingAddress = waiting.length;
+    if (waiting.length) logger.info({ chain: chainName, miners: waiting.length }, 'balances waiting for the miner to give an address on this chain');
+    balances = balances.filter((b) => b.balance <= 0n || payees.has(b.address));
+  }
+  const payTo = (address: string) => payees.get(address) ?? address;
   for (const { address, balance } of balances) {
     if (balance <= 0n) continue;
     try {
-      decodeAddress(address, deps.network);
+      if (deps.aux) decodeAuxAddress(deps.aux.chain, payTo(address));
+      else decodeAddress(address, deps.network);
     } catch (error) {
       reasons.set(address, (error as Error).message);
       continue;
     }
-    if (balance >= minimumFor(address) && !(await deps.wallet.isValidAddress(address))) {
-      reasons.set(address, `litecoind validateaddress refuses ${address}`);
+    if (balance >= minimumFor(address) && !(await deps.wallet.isValidAddress(payTo(address)))) {
+      reasons.set(address, `${deps.aux ? `${chainName} node` : 'litecoind'} validateaddress refuses ${payTo(address)}`);
     }
   }
   const plan = planPayments(balances, {
@@ -209,7 +247,7 @@ async function runLocked(deps: PayoutDeps, logger: pino.Logger, summary: PayoutR
 
   if (plan.setAside.length) {
     const label = newLabel('setaside');
-    const batchId = await insertBatch(deps.db, label, plan.setAside.map((p) => ({ address: p.address, amount: p.amount, status: 'set_aside', error: p.reason })), deps.audit?.actor);
+    const batchId = await insertBatch(deps.db, label, plan.setAside.map((p) => ({ address: p.address, amount: p.amount, status: 'set_aside', error: p.reason, payee: payees.get(p.address) })), deps.audit?.actor, chainName);
     for (const p of plan.setAside) {
       logger.error({ address: p.address, amount: p.amount.toString(), reason: p.reason, batch: label }, 'payment set aside: bad address');
       summary.payments.push({ batchId, label, address: p.address, amount: p.amount, status: 'set_aside', error: p.reason });
@@ -218,13 +256,13 @@ async function runLocked(deps: PayoutDeps, logger: pino.Logger, summary: PayoutR
 
   for (const batch of plan.batches) {
     const label = newLabel('payout');
-    const batchId = await insertBatch(deps.db, label, batch.map((p) => ({ ...p, status: 'pending' })), deps.audit?.actor);
+    const batchId = await insertBatch(deps.db, label, batch.map((p) => ({ ...p, status: 'pending', payee: payees.get(p.address) })), deps.audit?.actor, chainName);
     const lines = (status: PaymentLine['status'], extra: Partial<PaymentLine> = {}): void => {
       for (const p of batch) summary.payments.push({ batchId, label, address: p.address, amount: p.amount, status, ...extra });
     };
     let txid: string;
     try {
-      txid = await deps.wallet.sendMany(new Map(batch.map((p) => [p.address, p.amount])), label);
+      txid = await deps.wallet.sendMany(new Map(batch.map((p) => [payTo(p.address), p.amount])), label);
     } catch (error) {
       const message = (error as Error).message;
       // The node answered with an error: normally nothing was sent, but look once by comment to be sure.
@@ -250,8 +288,8 @@ async function runLocked(deps: PayoutDeps, logger: pino.Logger, summary: PayoutR
     logger.info({ batch: label, txid, payments: batch.length, amount: amount.toString(), txFee: fee?.toString() }, 'payout batch sent');
     lines('sent', { txid });
   }
-  summary.owed = await owedLitoshis(deps.db);
-  deps.metrics?.payoutsPendingLitoshis.set(Number(summary.owed));
+  summary.owed = await owedLitoshis(deps.db, chainName);
+  ltcMetrics?.payoutsPendingLitoshis.set(Number(summary.owed));
 }
 
 function newLabel(kind: string): string {

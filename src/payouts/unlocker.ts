@@ -36,6 +36,8 @@ export interface UnlockerDeps {
   orphanConfirmations: number;
   logger?: pino.Logger;
   metrics?: Pick<Metrics, 'blocksTotal'>;
+  /** Whose blocks to follow: 'litecoin' (default) or an aux chain, with `rpc` that chain's node. */
+  chain?: string;
 }
 
 export interface UnlockedBlock {
@@ -77,7 +79,7 @@ export async function unlockBlocks(deps: UnlockerDeps): Promise<UnlockResult> {
   const result: UnlockResult = { confirmed: [], orphaned: [], immature: 0, waiting: [], contested: [] };
   const { rows } = await deps.db.query<BlockRow>(
     `SELECT id::text, height, hash, status, finder, reward_litoshis::text, network_difficulty, share_id, confirmations
-       FROM blocks WHERE chain = 'litecoin' AND status = ANY($1::text[]) ORDER BY height, id`, [FOLLOWED]);
+       FROM blocks WHERE chain = $2 AND status = ANY($1::text[]) ORDER BY height, id`, [FOLLOWED, deps.chain ?? 'litecoin']);
   if (rows.length === 0) return result;
   const tip = await deps.rpc.call<number>('getblockcount');
 
@@ -181,7 +183,7 @@ async function creditBlock(deps: UnlockerDeps, row: BlockRow, confirmations: num
     }
     const previous = blockSeq === null ? null : await client.query<{ seq: string | null }>(
       `SELECT max(s.seq)::text AS seq FROM blocks b JOIN shares s ON s.share_id = b.share_id
-        WHERE b.id <> $1 AND b.status NOT IN ('rejected', 'orphaned') AND s.seq < $2`, [row.id, blockSeq.toString()]);
+        WHERE b.id <> $1 AND b.chain = $3 AND b.status NOT IN ('rejected', 'orphaned') AND s.seq < $2`, [row.id, blockSeq.toString(), deps.chain ?? 'litecoin']);
     const context = {
       reward: BigInt(row.reward_litoshis),
       finder: row.finder,

@@ -52,7 +52,8 @@ export function walletRpcUrl(baseUrl: string, walletName: string | undefined): s
 }
 
 export class RpcPayoutWallet implements PayoutWallet {
-  constructor(private readonly rpc: RpcClient) {}
+  /** legacySendMany: Bitcoin Core 0.14-era nodes (Dogecoin Core 1.14) take sendmany's first four parameters only. */
+  constructor(private readonly rpc: RpcClient, private readonly o: { legacySendMany?: boolean } = {}) {}
 
   async spendableBalance(): Promise<bigint> {
     try {
@@ -74,7 +75,8 @@ export class RpcPayoutWallet implements PayoutWallet {
     const outputs: Record<string, string> = {};
     for (const [address, amount] of amounts) outputs[address] = litoshisToLtc(amount);
     // minconf 1; comment = label; no subtractfeefrom (the pool pays the fee); not replaceable, so the txid stays.
-    return this.rpc.call<string>('sendmany', ['', outputs, 1, label, [], false], { timeoutMs: 120_000 });
+    const params = this.o.legacySendMany ? ['', outputs, 1, label] : ['', outputs, 1, label, [], false];
+    return this.rpc.call<string>('sendmany', params, { timeoutMs: 120_000 });
   }
 
   async findSendByComment(label: string, since: number): Promise<WalletSend | null> {

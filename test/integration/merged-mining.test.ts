@@ -5,7 +5,10 @@ import { AuxBlockSubmitter } from '../../src/chain/aux-blocks.js';
 import { RpcClient } from '../../src/chain/rpc.js';
 import { findDogecoind, startDogecoinRegtest, type DogecoinNode } from '../../src/devnet/dogecoind.js';
 import { TestMiner } from '../../src/miner/miner.js';
+import { parseConfig } from '../../src/ops/config.js';
 import { createMetrics } from '../../src/ops/metrics.js';
+import { ltcToLitoshis } from '../../src/payouts/amounts.js';
+import { createPayoutContext, formatSummary, runAllChains, runPayoutOnce } from '../../src/payouts/cli.js';
 import { migrate } from '../../src/store/migrations.js';
 import { auxCommitment, buildAuxTree, parseAuxBlock, serializeAuxPow } from '../../src/work/auxpow.js';
 import { leToBigInt, sha256d } from '../../src/work/bytes.js';
@@ -123,6 +126,69 @@ describe.skipIf(skipReason !== undefined)(`merged mining: real litecoind (MWEB) 
     await waitFor('a DOGE block after the restart', () => auxAccepted().length > auxBefore, 60_000);
     await miner.close();
   }, 150_000);
+
+  it('payouts: blocks mature on each chain, one run pays LTC and DOGE; a crash after sendmany pays nobody twice', async () => {
+    await pool.aux.blocks.drain();
+    // Every share came from one miner address and the fee is 0: each matured block's whole reward is that miner's.
+    const shareAddresses = await db.query<{ address: string }>('SELECT DISTINCT address FROM shares');
+    expect(shareAddresses.rows).toEqual([{ address: minerAddress }]);
+    await doge.mine(61);
+    await node.mine(101);
+    // Independent of the pool's tables: the coinbase values of the accepted blocks, read from each node.
+    let expectedDoge = 0n;
+    for (const { hash } of auxAccepted()) {
+      const block = await doge.rpc<{ tx: string[] }>('getblock', [hash]);
+      const coinbase = await doge.rpc<{ vout: Array<{ value: number }> }>('getrawtransaction', [block.tx[0], 1]);
+      expectedDoge += ltcToLitoshis(coinbase.vout[0].value);
+    }
+    let expectedLtc = 0n;
+    for (const { hash } of ltcAccepted()) {
+      const block = await node.rpc<{ tx: Array<{ vout: Array<{ value: number }> }> }>('getblock', [hash, 2]);
+      expectedLtc += ltcToLitoshis(block.tx[0].vout[0].value);
+    }
+
+    const config = parseConfig({
+      network: 'regtest',
+      pool: { address: pool.config.pool.address },
+      node: { rpcUrl: node.rpcUrl },
+      database: { url: database.url },
+      merged: [{ chain: 'dogecoin', rpcUrl: doge.rpcUrl, address: poolDogeAddress }],
+      http: { enabled: false },
+    });
+    const context = await createPayoutContext(config, { logger: pino({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }) });
+    try {
+      // The DOGE run dies right after sendmany, before the database learns the txid.
+      context.auxDeps[0].afterSend = () => {
+        throw new Error('simulated crash after sendmany');
+      };
+      await expect(runPayoutOnce(context.auxDeps[0])).rejects.toThrow(/simulated crash/);
+      context.auxDeps[0].afterSend = undefined;
+      const pending = await db.query(`SELECT status FROM payments WHERE chain = 'dogecoin'`);
+      expect(pending.rows).toEqual([{ status: 'pending' }]);
+
+      const results = await runAllChains(context);
+      expect(results.map((r) => [r.chain, r.summary?.ok])).toEqual([['litecoin', true], ['dogecoin', true]]);
+      const [ltc, dogeRun] = results.map((r) => r.summary!);
+      expect(ltc.payments.map((p) => [p.address, p.amount, p.status])).toEqual([[minerAddress, expectedLtc, 'sent']]);
+      expect(dogeRun.payments, 'DOGE: the crashed batch is reconciled, not paid again').toEqual([]);
+      expect(dogeRun.reconciled).toEqual([expect.objectContaining({ action: 'sent' })]);
+      expect(formatSummary(dogeRun, 'DOGE')).toMatch(/owed 0\.0+ DOGE/);
+
+      const paid = await db.query<{ chain: string; address: string; payee: string | null; amount: string; status: string }>(
+        'SELECT chain, address, payee, amount::text, status FROM payments ORDER BY chain');
+      expect(paid.rows).toEqual([
+        { chain: 'dogecoin', address: minerAddress, payee: minerDogeAddress, amount: expectedDoge.toString(), status: 'sent' },
+        { chain: 'litecoin', address: minerAddress, payee: null, amount: expectedLtc.toString(), status: 'sent' },
+      ]);
+      // Once more: nothing left to pay on either chain, and the DOGE address received the amount exactly once.
+      const again = await runAllChains(context);
+      expect(again.map((r) => r.summary?.payments.length)).toEqual([0, 0]);
+      await doge.mine(1);
+      expect(ltcToLitoshis(await doge.rpc<number>('getreceivedbyaddress', [minerDogeAddress, 1]))).toBe(expectedDoge);
+    } finally {
+      await context.close();
+    }
+  }, 180_000);
 
   it('submitauxblock answering true for a replaced aux block is not trusted: not on the best chain, recorded rejected', async () => {
     pool.aux.sources[0].stop(); // no createauxblock from the pool in between (it would make the node forget the hash)
