@@ -102,6 +102,32 @@ async function statusCommand(file: string | undefined, urls: string[] | undefine
   }
 }
 
+async function spoolReplayCommand(file: string | undefined, dir: string, instance: string | undefined): Promise<number> {
+  const config = loadDatabaseConfig(file);
+  commandDatabaseUrl = config.database.url;
+  configureLogging({ level: config.log.level });
+  if (!config.database.url) throw new ConfigError(['database.url: required for spool replay (or set DATABASE_URL or LTCPOOL_DATABASE_URL)']);
+  let instanceId: number | undefined;
+  if (instance !== undefined) {
+    instanceId = /^\d{1,3}$/.test(instance) ? Number(instance) : Number.NaN;
+    if (!(instanceId >= 0 && instanceId <= 255)) throw new InvalidArgumentError(`--instance: 0..255, got "${instance}"`);
+  }
+  const { createPool } = await import('./store/db.js');
+  const { replaySpoolDir } = await import('./store/spool-replay.js');
+  const db = createPool({ url: config.database.url, max: 4 });
+  try {
+    const r = await replaySpoolDir({ db, dir, instanceId, logger: createLogger('spool-replay') });
+    console.log(`${r.dir} (instance ${r.instanceId}): ${r.shares} shares in ${r.records} records and ${r.blocks} found blocks replayed (rows already in the database skipped)`);
+    if (r.sharesLeft > 0 || r.blocksLeft > 0) {
+      console.error(`not finished: ${r.sharesLeft} shares and ${r.blocksLeft} block records still in the spool (database unreachable?); run it again`);
+      return 1;
+    }
+    return 0;
+  } finally {
+    await db.end();
+  }
+}
+
 function positiveSeconds(value: string): string {
   const seconds = Number(value);
   if (!Number.isFinite(seconds) || seconds <= 0) throw new InvalidArgumentError('must be a positive number of seconds');
@@ -159,6 +185,18 @@ export function buildProgram(run: (code: number) => void): Command {
     .option('--json', 'the same as JSON')
     .action(async (o: { config?: string; url?: string[]; json?: boolean }) => {
       run(await statusCommand(o.config, o.url, o.json === true));
+    });
+  program
+    .command('spool')
+    .description('spool directories of instances (shares and found blocks fsync\'ed while the database was away)')
+    .command('replay')
+    .addHelpText('after', environmentHelp)
+    .description('replay a dead instance\'s spool directory (<spoolDir>/instance-<id>) into the database, idempotently; refused while that instance is live')
+    .addOption(configOption())
+    .requiredOption('--dir <path>', 'the instance\'s spool directory')
+    .option('--instance <id>', 'its instanceId when the directory is not named instance-<id>')
+    .action(async (o: { config?: string; dir: string; instance?: string }) => {
+      run(await spoolReplayCommand(o.config, o.dir, o.instance));
     });
   program
     .command('demo')

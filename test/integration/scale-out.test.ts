@@ -4,9 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killWhenParentDies, trackChild } from '../../src/devnet/exec.js';
+import { killWhenParentDies, run, trackChild } from '../../src/devnet/exec.js';
 import { TestMiner, type SubmittedShare } from '../../src/miner/miner.js';
 import { createPool } from '../../src/store/db.js';
+import { Spool, type SpooledShareRow } from '../../src/store/spool.js';
 import { migrate } from '../../src/store/migrations.js';
 import { startRegtest, type RegtestNode } from '../harness/litecoind.js';
 import { freePort } from '../harness/ports.js';
@@ -228,3 +229,57 @@ function writeFile(file: string, text: string): string {
   fs.writeFileSync(file, text);
   return file;
 }
+
+describe('ltcpool spool replay --dir', () => {
+  const cli = (dir: string) =>
+    run(process.execPath, ['--import', 'tsx', path.resolve('src/cli.ts'), 'spool', 'replay', '--dir', dir], {
+      env: { ...process.env, DATABASE_URL: database.url, LTCPOOL_LOG_LEVEL: 'warn' },
+      timeoutMs: 60_000,
+    });
+  const at = Date.now();
+  /** A spool as a dead instance 5 left it: one batch of shares and one found block (the same records each call). */
+  const writeSpool = async (dir: string) => {
+    const spool = new Spool({ dir });
+    await spool.open();
+    const rows: SpooledShareRow[] = [0, 1, 2].map((i) => [at, `5:0500000${i}:1:aa`, payoutAddress, 'w', 0.5, 1, 200, '1', `${i}`.repeat(64), false, '192.0.2.9', 5]);
+    await spool.append({ kind: 'shares', rows });
+    await spool.close();
+    // Found blocks have their own spool beside it, as the pool keeps them.
+    const blockSpool = new Spool({ dir: path.join(dir, 'blocks') });
+    await blockSpool.open();
+    await blockSpool.append({
+      kind: 'block',
+      block: {
+        height: 201, hash: 'ab'.repeat(32), prevHash: 'cd'.repeat(32), finder: payoutAddress, worker: 'w', rewardLitoshis: '5000000000',
+        shareDifficulty: 0.5, networkDifficulty: 1, blockHex: '00', shareId: '5:05000000:1:aa', createdAtMs: at,
+      },
+    });
+    await blockSpool.close();
+    return rows.map((r) => r[1]);
+  };
+
+  it('replays a dead instance\'s shares and blocks once, refused while the instance is live', async () => {
+    const dir = path.join(tmp, 'replay', 'instance-5');
+    const ids = await writeSpool(dir);
+    await db.query(`INSERT INTO instance_leases (instance_id, token, host, pid, lease_seconds) VALUES (5, gen_random_uuid(), 'pool-c.example', 99, 60)`);
+    const refusedRun = await cli(dir);
+    expect(refusedRun.code, refusedRun.stdout + refusedRun.stderr).toBe(1);
+    expect(refusedRun.stderr).toContain('instanceId 5 is held by a live instance on host pool-c.example (pid 99)');
+    expect((await db.query('SELECT 1 FROM shares WHERE share_id = ANY($1::text[])', [ids])).rowCount).toBe(0);
+
+    await db.query(`UPDATE instance_leases SET heartbeat_at = now() - interval '61 s' WHERE instance_id = 5`);
+    const first = await cli(dir);
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    expect(first.stdout).toContain('(instance 5): 3 shares in 1 records and 1 found blocks replayed');
+    // Again from a copy of the same spool (another operator, another machine): nothing is doubled.
+    const again = path.join(tmp, 'replay-again', 'instance-5');
+    await writeSpool(again);
+    const second = await cli(again);
+    expect(second.code, second.stdout + second.stderr).toBe(0);
+    const counts = await db.query<{ share_id: string; n: string }>('SELECT share_id, count(*) AS n FROM shares WHERE share_id = ANY($1::text[]) GROUP BY share_id ORDER BY share_id', [ids]);
+    expect(counts.rows.map((r) => [r.share_id, Number(r.n)])).toEqual(ids.map((id) => [id, 1]));
+    expect((await db.query(`SELECT 1 FROM blocks WHERE hash = $1`, ['ab'.repeat(32)])).rowCount).toBe(1);
+    // The lease it held meanwhile is released: instance 5 may start at once.
+    expect((await db.query('SELECT released_at IS NOT NULL AS released FROM instance_leases WHERE instance_id = 5')).rows).toEqual([{ released: true }]);
+  }, 120_000);
+});
