@@ -154,6 +154,7 @@ export async function startPool(
       db,
       instanceId: config.instanceId,
       leaseSeconds: config.instance.leaseSeconds,
+      startWaitSeconds: config.instance.startWaitSeconds,
       figures: () => figures?.() ?? { connections: 0, sharesPerSecond: 0 },
       onLost: (holder) => {
         const error = new Error(`instanceId ${config.instanceId} lease lost: host ${holder.host} pid ${holder.pid} holds it now`);
@@ -468,13 +469,15 @@ export async function startPool(
       await server.close({ reconnect: true });
       // Listening ports go first: a successor started meanwhile takes them at once (the rest is flushing).
       await http?.close();
+      // So is the instanceId: a successor on this host waits for it (instance.startWaitSeconds), and this
+      // process no longer hands out work.
+      await lease?.release();
       await hasher.close?.();
       await blocks.drain();
       await auxBlocks.drain();
       await writer?.close();
       await history?.stop();
       await notifier?.stop();
-      await lease?.release();
       partitions?.stop();
       await blockStore?.spool.close();
       await db?.end();

@@ -159,6 +159,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** A lease not heartbeaten for this long is free for another process; heartbeats come every third of it. */
       leaseSeconds: z.number().min(0.5).max(3600).default(30),
+      /** A live holder on this host (a previous process shutting down): wait this long for it before refusing. */
+      startWaitSeconds: z.number().min(0).max(600).default(30),
     })
     .prefault({}),
   pool: z.strictObject({

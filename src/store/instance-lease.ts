@@ -25,6 +25,8 @@ export interface InstanceLeaseOptions {
   instanceId: number;
   /** Without a heartbeat for this long, the lease is free for another process. Heartbeats come every third of it. */
   leaseSeconds: number;
+  /** A live holder on this same host (an overlapping restart): wait up to this long for its release. Default 0. */
+  startWaitSeconds?: number;
   figures?: () => InstanceFigures;
   /** The row now names another process (it took over while this one could not heartbeat): stop serving. */
   onLost?: (holder: { host: string; pid: number }) => void;
@@ -58,8 +60,26 @@ export class InstanceLease {
     this.pid = options.pid ?? process.pid;
   }
 
-  /** Takes the row (free, released or expired), else throws InstanceLeaseHeldError. */
+  /**
+   * Takes the row (free, released or expired), else throws InstanceLeaseHeldError; a live holder on this host
+   * is waited for up to startWaitSeconds (a previous process releasing it on shutdown).
+   */
   async acquire(): Promise<void> {
+    const deadline = Date.now() + (this.options.startWaitSeconds ?? 0) * 1000;
+    let logged = false;
+    for (;;) {
+      try {
+        return await this.tryAcquire();
+      } catch (error) {
+        if (!(error instanceof InstanceLeaseHeldError) || error.holder.host !== this.host || Date.now() >= deadline) throw error;
+        if (!logged) this.options.logger.warn({ instanceId: this.options.instanceId, holderPid: error.holder.pid }, 'instanceId held by a live process on this host (a previous process shutting down?): waiting for it');
+        logged = true;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  }
+
+  private async tryAcquire(): Promise<void> {
     const { db, instanceId, leaseSeconds } = this.options;
     const taken = await db.query<{ previous_host: string | null }>(
       `INSERT INTO instance_leases AS l (instance_id, token, host, pid, started_at, heartbeat_at, lease_seconds)
@@ -81,7 +101,7 @@ export class InstanceLease {
       [instanceId],
     );
     const row = held.rows[0];
-    if (!row) return this.acquire(); // released and deleted by hand in between: try again
+    if (!row) return this.tryAcquire(); // released and deleted by hand in between: try again
     // On this host the holder's liveness is known at once: a process that is gone (kill -9, crash) or this very
     // process (a pool started again in it) holds nothing; no need to wait for the lease to expire.
     if (row.host === this.host && (row.pid === this.pid || !processAlive(row.pid))) {
@@ -95,7 +115,7 @@ export class InstanceLease {
         this.options.logger.warn({ instanceId, previousPid: row.pid, lastHeartbeat: row.heartbeat_at }, 'instance lease taken over from a process on this host that is gone');
         return;
       }
-      return this.acquire(); // someone else moved first: look again
+      return this.tryAcquire(); // someone else moved first: look again
     }
     throw new InstanceLeaseHeldError({ instanceId, host: row.host, pid: row.pid, heartbeatAt: row.heartbeat_at, ageSeconds: row.age, leaseSeconds: row.lease_seconds });
   }

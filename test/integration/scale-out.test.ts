@@ -45,7 +45,7 @@ async function instanceConfig(name: string, instanceId: number, leaseSeconds: nu
   const file = writeJson(path.join(tmp, `${name}.json`), {
     network: 'regtest',
     instanceId,
-    instance: { leaseSeconds },
+    instance: { leaseSeconds, startWaitSeconds: 1 },
     pool: { address: payoutAddress },
     node: { rpcUrl: node.rpcUrl, pollIntervalMs: 250 },
     stratum: { host: '127.0.0.1', ports: [{ port: stratumPort, difficulty: 0.00001, proxyProtocol }], vardiff: { enabled: false }, staleGraceMs: 5000 },
