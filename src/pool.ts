@@ -310,6 +310,7 @@ export async function startPool(
   for (const { source } of auxSources) source.start();
   jobs.startRebroadcastTimer();
   await server.listen();
+  writer?.releaseReplay();
 
   let http: HttpServer | undefined;
   if (config.http.enabled) {

@@ -146,6 +146,7 @@ export class ShareWriter {
   /** Moving average of commit times (ms) of batches that made the deadline. */
   private usualCommitMs = 0;
   private recovering = false;
+  private replayHeld = false;
   /** True until databaseReady(): everything goes to the spool, no probe, no replay. */
   private gated = false;
   private lastReplayResult: (ReplayResult & { seconds: number; recordsPerSecond: number }) | undefined;
@@ -198,10 +199,23 @@ export class ShareWriter {
       return;
     }
     if (this.spool.hasPending()) {
+      if (options.replayInBackground) {
+        // Started by releaseReplay() (the pool calls it once its ports are open: the replay's CPU must not
+        // delay them), or by the first probe after an outage.
+        this.replayHeld = true;
+        return;
+      }
       this.logger.info(this.spool.stats(), 'replaying share spool left by a previous run');
-      const replay = this.recover(true);
-      if (!options.replayInBackground) await replay;
+      await this.recover(true);
     }
+  }
+
+  /** Starts the replay held back by start({ replayInBackground: true }). */
+  releaseReplay(): void {
+    if (!this.replayHeld || this.gated || this.closing) return;
+    this.replayHeld = false;
+    this.logger.info(this.spool.stats(), 'replaying share spool left by a previous run');
+    void this.recover(true);
   }
 
   /** The database may be written now (after start({ databaseReady: false })): probe it, replay the spool, go direct. */
