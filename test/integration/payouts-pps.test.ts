@@ -237,4 +237,54 @@ describe('PPS on regtest + PostgreSQL', () => {
       await http.close();
     }
   });
+
+  it('FPPS adds the average fees of the blocks below each share\'s job, read from litecoind', async () => {
+    const WINDOW = 10;
+    // A block with fees: the miners' wallet (refilled above) sends a few transactions.
+    for (let i = 0; i < 3; i++) await minersWallet('sendtoaddress', [UNRELATED, '1.5']);
+    await node.mine(1, UNRELATED);
+    await mineThroughPool({ node, payoutAddress, minerAddresses, databaseUrl: server.url, blocks: 1 });
+    const carryBefore = new Map((await rows<{ address: string; units: string }>('SELECT address, units::text FROM pps_carry')).map((r) => [r.address, BigInt(r.units)]));
+    const run = await payoutRun({ scheme: 'fpps', fppsFeeWindowBlocks: WINDOW });
+    expect(run.errors).toEqual([]);
+    expect(run.pps?.scheme).toBe('fpps');
+    expect(run.pps?.shareCount).toBeGreaterThan(0);
+
+    // Fees of a block from its coinbase (outputs minus subsidy), not from getblockstats.
+    const feeCache = new Map<number, bigint>();
+    const feeAt = async (height: number): Promise<bigint> => {
+      if (!feeCache.has(height)) {
+        const block = await node.rpc<{ tx: Array<{ vout: Array<{ value: number }> }> }>('getblock', [await node.rpc<string>('getblockhash', [height]), 2]);
+        const out = block.tx[0].vout.reduce((sum, o) => sum + ltcToLitoshis(o.value), 0n);
+        feeCache.set(height, out - ((50n * 100_000_000n) >> BigInt(Math.floor(height / 150))));
+      }
+      return feeCache.get(height)!;
+    };
+    const shares = await rows<{ address: string; d: string; nd: string; height: number }>(
+      'SELECT address, difficulty::text AS d, network_difficulty::text AS nd, height FROM shares WHERE seq > $1 AND seq <= $2',
+      [run.pps!.afterSeq.toString(), run.pps!.throughSeq.toString()]);
+    const units = new Map<string, bigint>();
+    let anyFees = false;
+    for (const s of shares) {
+      let fees = 0n;
+      let count = 0n;
+      for (let h = Math.max(0, s.height - WINDOW); h < s.height; h++, count++) fees += await feeAt(h);
+      if (fees > 0n) anyFees = true;
+      const subsidy = (50n * 100_000_000n) >> BigInt(Math.floor(s.height / 150));
+      const [dn, dd] = fraction(s.d);
+      const [nn, nd] = fraction(s.nd);
+      // (subsidy + fees / count) × d / (D × 65536) × (1 − 2 %)
+      const num = (subsidy * count + fees) * dn * nd * (10_000n - FEE_BPS);
+      const den = count * dd * nn * 65_536n * 10_000n;
+      units.set(s.address, (units.get(s.address) ?? 0n) + (num * UNITS) / den);
+    }
+    expect(anyFees, 'a block with fees is in the window').toBe(true);
+    const want = new Map<string, bigint>();
+    for (const [address, u] of units) {
+      const credit = ((carryBefore.get(address) ?? 0n) + u) / UNITS;
+      if (credit > 0n) want.set(address, credit);
+    }
+    const stored = await rows<{ address: string; amount: string }>('SELECT address, amount::text FROM share_credits WHERE run_id = $1', [run.pps!.runId]);
+    expect(new Map(stored.map((r) => [r.address, BigInt(r.amount)]))).toEqual(want);
+  });
 });
