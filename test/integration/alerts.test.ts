@@ -196,7 +196,8 @@ describe('ltcpool status', () => {
     expect(report.endpoints[1].error).toMatch(/ECONNREFUSED/);
     const text = formatStatus(report, pool.config);
     expect(text).toMatch(/^payouts: +owed .* LTC, paid 1\.28456789 LTC, pending 0\.00000000 LTC, last payment \d+ s ago$/m);
-    expect(text).toMatch(/^last block: +\d+ (accepted|confirmed)/m);
+    // the pool's own regtest blocks may be out-raced by a sibling (about half of all hashes are blocks here): any stored status
+    expect(text).toMatch(/^last block: +\d+ (candidate|submitted|accepted|rejected|confirmed|orphaned), /m);
     expect(text).toMatch(/^wallet: +(\d+\.\d{8} LTC spendable|UNREACHABLE)/m);
     expect(text).toContain(`http://127.0.0.1:${closedPort} UNREACHABLE`);
     expect(text.split('\n').length).toBeLessThanOrEqual(24);
