@@ -22,7 +22,7 @@ function fakeDb() {
   const db: SqlQueryable = {
     async query(text: string, values: unknown[] = []) {
       queries.push({ text, values });
-      if (/FROM blocks\s+GROUP BY status/.test(text)) return { rows: [{ status: 'confirmed', n: 3 }, { status: 'orphaned', n: 1 }] };
+      if (/FROM blocks\s+WHERE chain = 'litecoin'\s+GROUP BY status/.test(text)) return { rows: [{ status: 'confirmed', n: 3 }, { status: 'orphaned', n: 1 }] };
       if (/FROM blocks/.test(text)) {
         return { rows: [{ height: 432, hash: 'ab'.repeat(32), status: 'confirmed', finder: KNOWN_MINER, worker: 'rig1', rewardLitoshis: '5000000000', shareDifficulty: 2, networkDifficulty: 0.001, confirmations: 101, submitResult: null, foundAt: NOW, updatedAt: NOW }] };
       }

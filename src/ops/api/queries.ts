@@ -60,8 +60,9 @@ export async function recentBlocks(db: SqlQueryable, limit: number, status?: Blo
   return rows as BlockRow[];
 }
 
+/** Litecoin blocks by status (aux-chain blocks are listed with their chain, not counted here). */
 export async function blockCountsByStatus(db: SqlQueryable): Promise<Record<string, number>> {
-  const { rows } = await db.query(`SELECT status, count(*)::int AS n FROM blocks GROUP BY status`);
+  const { rows } = await db.query(`SELECT status, count(*)::int AS n FROM blocks WHERE chain = 'litecoin' GROUP BY status`);
   const counts: Record<string, number> = Object.fromEntries(BLOCK_STATUSES_DB.map((s) => [s, 0]));
   for (const row of rows as { status: string; n: number }[]) counts[row.status] = row.n;
   return counts;
