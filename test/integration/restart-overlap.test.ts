@@ -1,15 +1,11 @@
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestMiner } from '../../src/miner/miner.js';
-import { createPool } from '../../src/store/db.js';
-import { migrate } from '../../src/store/migrations.js';
-import { startRegtest, type RegtestNode } from '../harness/litecoind.js';
+import type { RegtestNode } from '../harness/litecoind.js';
 import { freePort } from '../harness/ports.js';
-import { startPostgres, type TestDatabase } from '../harness/postgres.js';
-import { spawnPool, writeJson, type PoolProcess } from '../support/pool-process.js';
+import type { TestDatabase } from '../harness/postgres.js';
+import { spawnPool, startProcessTestbed, writeJson, type PoolProcess, type ProcessTestbed } from '../support/pool-process.js';
 import { waitFor } from '../support/pool.js';
 
 /**
@@ -23,19 +19,14 @@ let database: TestDatabase;
 let db: pg.Pool;
 let tmp: string;
 
+let testbed: ProcessTestbed | undefined;
+
 beforeAll(async () => {
-  [node, database] = await Promise.all([startRegtest({ mweb: false }), startPostgres()]);
-  db = createPool({ url: database.url, max: 2 });
-  await migrate(db);
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ltcpool-overlap-'));
+  testbed = await startProcessTestbed({ tmpPrefix: 'ltcpool-overlap-', dbConnections: 2 });
+  ({ node, database, db, tmp } = testbed);
 }, 180_000);
 
-afterAll(async () => {
-  await db?.end();
-  await database?.stop();
-  await node?.stop();
-  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-});
+afterAll(() => testbed?.stop());
 
 describe('overlapping restarts', () => {
   // Each round starts a process (seconds on a loaded CI machine): 3 in the suite, LTCPOOL_OVERLAP_ROUNDS=10 for the full check.

@@ -6,13 +6,11 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killWhenParentDies, run, trackChild } from '../../src/devnet/exec.js';
 import { TestMiner, type SubmittedShare } from '../../src/miner/miner.js';
-import { createPool } from '../../src/store/db.js';
 import { Spool, type SpooledShareRow } from '../../src/store/spool.js';
-import { migrate } from '../../src/store/migrations.js';
-import { startRegtest, type RegtestNode } from '../harness/litecoind.js';
+import type { RegtestNode } from '../harness/litecoind.js';
 import { freePort } from '../harness/ports.js';
-import { startPostgres, type TestDatabase } from '../harness/postgres.js';
-import { spawnPool, writeJson, type PoolProcess } from '../support/pool-process.js';
+import type { TestDatabase } from '../harness/postgres.js';
+import { spawnPool, startProcessTestbed, writeJson, type PoolProcess, type ProcessTestbed } from '../support/pool-process.js';
 import { waitFor } from '../support/pool.js';
 
 const HAPROXY = process.env.HAPROXY_BIN ?? '/usr/sbin/haproxy';
@@ -23,20 +21,15 @@ let db: pg.Pool;
 let tmp: string;
 let payoutAddress: string;
 
+let testbed: ProcessTestbed | undefined;
+
 beforeAll(async () => {
-  [node, database] = await Promise.all([startRegtest({ mweb: false }), startPostgres()]);
-  db = createPool({ url: database.url, max: 2 });
-  await migrate(db);
+  testbed = await startProcessTestbed({ tmpPrefix: 'ltcpool-scale-out-', dbConnections: 2 });
+  ({ node, database, db, tmp } = testbed);
   payoutAddress = await node.newAddress('bech32');
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ltcpool-scale-out-'));
 }, 180_000);
 
-afterAll(async () => {
-  await db?.end();
-  await database?.stop();
-  await node?.stop();
-  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-});
+afterAll(() => testbed?.stop());
 
 interface Instance { pool: PoolProcess; stratumPort: number; httpPort: number }
 
