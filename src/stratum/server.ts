@@ -7,7 +7,8 @@ import { BanList, normalizeIp as normalizeAddress, type BanOptions, type Offence
 import { encodeNotification } from './codec.js';
 import type { JobManager } from './job-manager.js';
 import { ProxyHeaderReader } from './proxy-protocol.js';
-import { isTlsRecordStart, Session, type ProtocolErrorReason, type SessionEnvironment, type SessionHooks, type SessionSettings } from './session.js';
+import { isTlsRecordStart, Session } from './session.js';
+import type { ProtocolErrorReason, SessionEnvironment, SessionHooks, SessionSettings } from './session-environment.js';
 import type { ShareProcessor, SubmitOutcome } from './share-processor.js';
 import { loadTlsContext, type TlsFiles } from './tls.js';
 

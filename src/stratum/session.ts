@@ -1,154 +1,18 @@
 import type { Socket } from 'node:net';
-import type { AuthorizeRejectReason } from '../ops/metrics.js';
-import type { Logger } from 'pino';
-import type { NetworkName } from '../work/address.js';
-import { decodeAddress } from '../work/address.js';
-import { SCRYPT_DIFF1, targetToDifficulty } from '../work/difficulty.js';
-import { parseAuxAddressOptions, type AuxChainParams } from '../work/chains.js';
 import { notifyParams, type Job } from '../work/job.js';
-import { jobTransactionsHex } from '../work/transactions.js';
-import {
-  ERROR_CODES,
-  LineDecoder,
-  LineTooLongError,
-  encodeNotification,
-  encodeResponse,
-  parseMessage,
-  type RequestId,
-  type StratumError,
-  type StratumRequest,
-} from './codec.js';
-import type { ShareProcessor, Submitter, SubmitOutcome } from './share-processor.js';
-import { classifyUserAgent, type DeviceClass } from './device-classes.js';
+import { ERROR_CODES, LineDecoder, LineTooLongError, encodeNotification, encodeResponse, parseMessage } from './codec.js';
+import type { DeviceClass } from './device-classes.js';
+import { cleanNotifyLine } from './job-lines.js';
 import { MILLI_TOKEN, refillMilliTokens } from './rate-limit.js';
-import { roundDifficulty, vardiffOnShare, vardiffOnTick, type VardiffOptions, type VardiffState } from './vardiff.js';
-
-export const POOL_VERSION = 'ltcpool/0.1.0';
-
-export interface SessionSettings {
-  network: NetworkName;
-  extranonce2Size: number;
-  startDifficulty: number;
-  /** The port's floor: no difficulty on this connection goes below it (a d=1e-300 would make every nonce a share). */
-  minDifficulty?: number;
-  vardiff: VardiffOptions & { enabled: boolean };
-  versionRollingMask: number;
-  maxLineBytes: number;
-  maxWorkersPerConnection: number;
-  maxJobsRemembered: number;
-  /** Token bucket over every message received; undefined = no rate limit. */
-  messagesPerSecond?: number;
-  messagesBurst?: number;
-  /** Over-rate messages answered with an error before the connection is closed. */
-  floodCloseAfter?: number;
-  /** Output queued for a client that doesn't read: past this the connection is closed. */
-  maxWriteBufferBytes?: number;
-  /** Consecutive rejected shares: resend work, then client.reconnect, then close. */
-  rejectEscalation?: RejectEscalation;
-  /** User-agent classes with their difficulty range (first match wins). */
-  deviceClasses?: readonly DeviceClass[];
-  /** Merge-mined chains: the password option `<chain>=<address>` (or an alias: doge=) is checked against these. */
-  auxChains?: readonly AuxChainParams[];
-}
-
-export interface RejectEscalation {
-  resendWorkAfter: number;
-  reconnectAfter: number;
-  closeAfter: number;
-}
-
-/** Why a session misbehaved; the server turns these into ban score. */
-export type ProtocolErrorReason = 'malformed' | 'line-too-long' | 'flood' | 'slow-reader' | 'too-many-pending';
-
-/** The clean notify line of a job, encoded once for every miner that authorizes while it is current. */
-const cleanNotifyLines = new WeakMap<Job, string>();
-function cleanNotifyLine(job: Job): string {
-  let line = cleanNotifyLines.get(job);
-  if (line === undefined) {
-    line = encodeNotification('mining.notify', notifyParams(job, true));
-    cleanNotifyLines.set(job, line);
-  }
-  return line;
-}
-
-/** The JSON array of a job's transactions, encoded once for every miner that asks. */
-const transactionsLines = new WeakMap<Job, string>();
-function transactionsJson(job: Job): string {
-  let json = transactionsLines.get(job);
-  if (json === undefined) {
-    json = JSON.stringify(jobTransactionsHex(job));
-    transactionsLines.set(job, json);
-  }
-  return json;
-}
-
-/** Payout addresses already decoded (farms authorize thousands of workers to one address), one copy each. Bounded. */
-const knownAddresses = new Map<string, string>();
-/** A refused address that another Litecoin network would take (a mainnet address on a testnet pool). */
-function isAddressOfAnotherNetwork(address: string, network: NetworkName): boolean {
-  return (['mainnet', 'testnet', 'regtest'] as const).some((other) => {
-    if (other === network) return false;
-    try {
-      decodeAddress(address, other);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
-
-function checkAddress(address: string, network: NetworkName): string {
-  const key = `${network}:${address}`;
-  const known = knownAddresses.get(key);
-  if (known !== undefined) return known;
-  decodeAddress(address, network);
-  if (knownAddresses.size >= 10_000) knownAddresses.clear();
-  const copy = flatCopy(address);
-  knownAddresses.set(key, copy);
-  return copy;
-}
+import { CLOCK_ORIGIN, clock } from './session-clock.js';
+import { burstOf, type SessionEnvironment } from './session-environment.js';
+import { handleRequest, type Reply } from './session-methods.js';
+import type { Submitter } from './share-processor.js';
+import { roundDifficulty, vardiffOnTick, type VardiffState } from './vardiff.js';
+import { SessionWorkers } from './worker-identity.js';
 
 /** In-flight answers per connection (shares hashing); more than this is a flood the bucket let through. */
 const MAX_PENDING_REPLIES = 1024;
-
-export interface SessionHooks {
-  currentJob(): Job | undefined;
-  /** A job the pool still remembers, by id (for mining.get_transactions). */
-  findJob?(jobId: string): Job | undefined;
-  shares: ShareProcessor;
-  /** A worker name new to this session was authorized (re-authorizing the same name doesn't call this). */
-  onWorkerAdded(session: Session, address: string): void;
-  /** The miner gave aux chain addresses in its password ([chain, address] pairs, already checked). */
-  onAuxAddresses?(session: Session, address: string, entries: Array<[string, string]>): void;
-  onSubmitResult(session: Session, outcome: SubmitOutcome): void;
-  onProtocolError(session: Session, reason: ProtocolErrorReason): void;
-  /** mining.authorize refused (counted and logged by the server: failed logins are otherwise invisible). */
-  onAuthorizeRejected?(session: Session, reason: AuthorizeRejectReason, username: string, detail: string): void;
-  /** The first bytes were a TLS record on a plain port (a client probing for TLS): closed quietly, no score. */
-  onTlsProbe?(session: Session): void;
-  onClose(session: Session): void;
-}
-
-/** What every session on one port shares: one object, so each session holds one pointer for all of it. */
-export interface SessionEnvironment {
-  settings: SessionSettings;
-  hooks: SessionHooks;
-  logger: Logger;
-}
-
-interface WorkerIdentity {
-  address: string;
-  worker: string;
-}
-
-type Reply = string | Promise<string>;
-
-/**
- * Session times are ms since this module loaded: small integers V8 keeps unboxed in the object (an
- * epoch-ms double would be one more heap number per field per connection). Getters give epoch ms.
- */
-const CLOCK_ORIGIN = Date.now();
-const clock = (): number => Date.now() - CLOCK_ORIGIN;
 
 // Session flags, one small integer instead of a field per boolean.
 const SUBSCRIBED = 1;
@@ -166,38 +30,17 @@ const SUGGESTED = 256;
 const kSession = Symbol('ltcpool.session');
 type SessionSocket = Socket & { [kSession]?: Session };
 
-/** Payout addresses and user agents repeat across thousands of connections: keep one copy of each. */
-const userAgents = new Map<string, string>();
-function internUserAgent(agent: string): string {
-  const known = userAgents.get(agent);
-  if (known !== undefined) return known;
-  if (userAgents.size >= 1000) userAgents.clear();
-  const copy = flatCopy(agent);
-  userAgents.set(copy, copy);
-  return copy;
-}
-
-/** A string that doesn't point into a bigger one (a slice of a 200-byte line keeps the whole line alive). */
-function flatCopy(text: string): string {
-  return text.length < 13 ? text : (JSON.parse(JSON.stringify(text)) as string);
-}
-
-/** True when `name` is `address` or `address.worker`. */
-function isUsername(name: string, address: string, worker: string): boolean {
-  // `address.` names the same (unnamed) worker as `address`
-  if (worker === '') return name.startsWith(address) && (name.length === address.length || (name.length === address.length + 1 && name.endsWith('.')));
-  return name.length === address.length + 1 + worker.length && name.startsWith(address) && name.charCodeAt(address.length) === 0x2e && name.endsWith(worker);
-}
-
 /**
- * One miner connection: Stratum state machine, difficulty, and in-order answers. Requests are handled
- * concurrently (shares hash in parallel) but answered in the order they arrived.
+ * One miner connection: transport (lines in, in-order answers out), its state, the jobs it was sent and its
+ * difficulty. Requests are handled concurrently (shares hash in parallel) but answered in the order they
+ * arrived. The Stratum methods are answered in session-methods.ts; the workers are kept by SessionWorkers.
  *
  * Tens of thousands are held at once, so the per-connection state is kept flat and small: plain number
- * and string fields, socket listeners shared by every session, and objects (line decoder, reply queue,
- * extra workers, per-job difficulties, submitted shares) created only while they are needed.
+ * and string fields (the workers' too: a base class, not an object of their own), socket listeners shared
+ * by every session, and objects (line decoder, reply queue, extra workers, per-job difficulties, submitted
+ * shares) created only while they are needed.
  */
-export class Session implements Submitter, VardiffState {
+export class Session extends SessionWorkers implements Submitter, VardiffState {
   versionMask = 0;
   difficulty: number;
   /** Rejected shares in a row (reset by an accepted one). */
@@ -217,10 +60,6 @@ export class Session implements Submitter, VardiffState {
   vdShares = 0;
   vdLastShareAt: number;
   vdIdleCutAt = 0;
-  /** First authorized worker, inline (nearly every connection has exactly one). */
-  private workerAddress: string | undefined;
-  private workerName = '';
-  private moreWorkers: Map<string, WorkerIdentity> | undefined;
   /** Ids of the jobs sent here, oldest first (at most maxJobsRemembered). */
   private jobIds: string[] | undefined;
   /** The difficulty every job in jobIds was sent at, until they differ: then jobDifficulties holds each. */
@@ -238,8 +77,9 @@ export class Session implements Submitter, VardiffState {
     readonly socket: Socket,
     readonly ip: string,
     private readonly extranonce1Value: number,
-    private readonly env: SessionEnvironment,
+    readonly env: SessionEnvironment,
   ) {
+    super();
     const { settings } = env;
     this.difficulty = settings.startDifficulty;
     const now = clock();
@@ -283,6 +123,26 @@ export class Session implements Submitter, VardiffState {
     return (this.flags & SUBSCRIBED) !== 0;
   }
 
+  markSubscribed(): void {
+    this.flags |= SUBSCRIBED;
+  }
+
+  /** The client asked for mining.set_extranonce (extranonce.subscribe, or configure's subscribe-extranonce). */
+  subscribeExtranonce(): void {
+    this.flags |= EXTRANONCE_SUBSCRIBED;
+  }
+
+  /** An accepted share: the reject streak ends. */
+  shareAccepted(now: number): void {
+    this.consecutiveRejects = 0;
+    this.lastShareMs = now;
+  }
+
+  /** Close once the answers already queued are written (the end of the reject escalation). */
+  closeAfterReplies(): void {
+    this.flags |= CLOSE_AFTER_FLUSH;
+  }
+
   get connectedAt(): number {
     return CLOCK_ORIGIN + this.connectedMs;
   }
@@ -296,39 +156,9 @@ export class Session implements Submitter, VardiffState {
     return this.lastShareMs === 0 ? 0 : CLOCK_ORIGIN + this.lastShareMs;
   }
 
-  get authorized(): boolean {
-    return this.workerAddress !== undefined;
-  }
-
-  get workerCount(): number {
-    return this.workerAddress === undefined ? 0 : 1 + (this.moreWorkers?.size ?? 0);
-  }
-
-  /** The payout address of every worker on this connection (repeats included). */
-  workerAddresses(): string[] {
-    if (this.workerAddress === undefined) return [];
-    const out = [this.workerAddress];
-    if (this.moreWorkers) for (const w of this.moreWorkers.values()) out.push(w.address);
-    return out;
-  }
-
-  addresses(): string[] {
-    return [...new Set(this.workerAddresses())];
-  }
-
-  /** Every worker authorized on this connection. */
-  workers(): WorkerIdentity[] {
-    if (this.workerAddress === undefined) return [];
-    const out: WorkerIdentity[] = [{ address: this.workerAddress, worker: this.workerName }];
-    if (this.moreWorkers) for (const w of this.moreWorkers.values()) out.push(w);
-    return out;
-  }
-
-  workerFor(name: string): WorkerIdentity | undefined {
-    const address = this.workerAddress;
-    if (address === undefined) return undefined;
-    if (isUsername(name, address, this.workerName)) return { address, worker: this.workerName };
-    return this.moreWorkers?.get(name);
+  /** Ids of the jobs sent here, oldest first. */
+  get sentJobIds(): readonly string[] | undefined {
+    return this.jobIds;
   }
 
   /** A share is judged at the difficulty its job was sent with, or the current one if that is lower. */
@@ -360,7 +190,8 @@ export class Session implements Submitter, VardiffState {
     this.write(this.jobLine(job, cleanJobs, encoded));
   }
 
-  private jobLine(job: Job, cleanJobs: boolean, encoded?: string): string {
+  /** The notify line of a job, remembered as sent here (a broadcast's `encoded` line is used as it is). */
+  jobLine(job: Job, cleanJobs: boolean, encoded?: string): string {
     this.rememberJob(job.id);
     return encoded ?? (cleanJobs ? cleanNotifyLine(job) : encodeNotification('mining.notify', notifyParams(job, cleanJobs)));
   }
@@ -397,6 +228,35 @@ export class Session implements Submitter, VardiffState {
     if (difficulty === this.difficulty) return;
     this.difficulty = difficulty;
     if (this.subscribed && this.authorized) this.write(encodeNotification('mining.set_difficulty', [difficulty]));
+  }
+
+  /** The class's start difficulty (unless the miner asked for one), and its range for whatever it has. */
+  enterDeviceClass(): void {
+    const start = this.deviceClass?.startDifficulty;
+    const fixed = (this.flags & FIXED_DIFFICULTY) !== 0;
+    const wanted = start !== undefined && (this.flags & (SUGGESTED | FIXED_DIFFICULTY)) === 0 ? start : this.difficulty;
+    const next = roundDifficulty(this.clampDifficulty(wanted, fixed));
+    if (this.authorized) this.setDifficulty(next);
+    else this.difficulty = next;
+  }
+
+  /** mining.suggest_difficulty / suggest_target: taken unless the miner fixed its difficulty with d=. */
+  applySuggestedDifficulty(suggested: number): void {
+    if ((this.flags & FIXED_DIFFICULTY) !== 0) return;
+    this.flags |= SUGGESTED;
+    const next = roundDifficulty(this.clampDifficulty(suggested));
+    if (this.authorized) this.setDifficulty(next);
+    else this.difficulty = next;
+  }
+
+  /** The password's d=: held (within the port's floor and vardiff's maximum) for the whole connection. */
+  fixDifficulty(difficulty: number): void {
+    this.flags |= FIXED_DIFFICULTY;
+    this.difficulty = this.clampDifficulty(difficulty, true);
+  }
+
+  get hasFixedDifficulty(): boolean {
+    return (this.flags & FIXED_DIFFICULTY) !== 0;
   }
 
   /** This client's device class, if its user agent matched one. */
@@ -541,7 +401,7 @@ export class Session implements Submitter, VardiffState {
     }
     let reply: Reply;
     try {
-      reply = this.handle(message.request);
+      reply = handleRequest(this, message.request);
     } catch (error) {
       // A handler bug must cost this connection at most, never the process.
       this.env.logger.error({ err: error, session: this.id, method: message.request.method }, 'stratum message handling failed');
@@ -583,267 +443,12 @@ export class Session implements Submitter, VardiffState {
     if ((this.flags & CLOSE_AFTER_FLUSH) !== 0) this.close('only rejected shares');
   }
 
-  private handle(request: StratumRequest): Reply {
-    const { id, method, params } = request;
-    switch (method) {
-      case 'mining.subscribe':
-        return this.onSubscribe(id, params);
-      case 'mining.authorize':
-        return this.onAuthorize(id, params);
-      case 'mining.submit':
-        return this.onSubmit(id, params);
-      case 'mining.configure':
-        return this.onConfigure(id, params);
-      case 'mining.extranonce.subscribe':
-        this.flags |= EXTRANONCE_SUBSCRIBED;
-        return encodeResponse(id, true);
-      case 'mining.suggest_difficulty':
-        return this.onSuggestDifficulty(id, params);
-      case 'mining.suggest_target':
-        return this.onSuggestTarget(id, params);
-      case 'mining.multi_version':
-        return encodeResponse(id, true);
-      case 'mining.get_transactions':
-        return this.onGetTransactions(id, params);
-      case 'client.get_version':
-        return encodeResponse(id, POOL_VERSION);
-      default:
-        return encodeResponse(id, null, [ERROR_CODES.other, `Unknown method ${method.slice(0, 64)}`, null]);
-    }
-  }
-
-  private onSubscribe(id: RequestId, params: unknown[]): string {
-    if (typeof params[0] === 'string') {
-      this.userAgent = internUserAgent(params[0].slice(0, 80));
-      this.deviceClassIndex = classifyUserAgent(this.userAgent, this.env.settings.deviceClasses);
-      if (this.deviceClassIndex !== -1) this.enterDeviceClass();
-    }
-    this.flags |= SUBSCRIBED;
-    const e1 = this.extranonce1Hex;
-    return encodeResponse(id, [[['mining.set_difficulty', e1], ['mining.notify', e1]], e1, this.env.settings.extranonce2Size]);
-  }
-
-  /** The class's start difficulty (unless the miner asked for one), and its range for whatever it has. */
-  private enterDeviceClass(): void {
-    const start = this.deviceClass?.startDifficulty;
-    const fixed = (this.flags & FIXED_DIFFICULTY) !== 0;
-    const wanted = start !== undefined && (this.flags & (SUGGESTED | FIXED_DIFFICULTY)) === 0 ? start : this.difficulty;
-    const next = roundDifficulty(this.clampDifficulty(wanted, fixed));
-    if (this.authorized) this.setDifficulty(next);
-    else this.difficulty = next;
-  }
-
-  private onAuthorize(id: RequestId, params: unknown[]): string {
-    const { settings, hooks } = this.env;
-    const [username, password] = params;
-    const refuse = (reason: AuthorizeRejectReason, message: string): string => {
-      hooks.onAuthorizeRejected?.(this, reason, typeof username === 'string' ? username.slice(0, 200) : String(username).slice(0, 200), message);
-      return encodeResponse(id, false, [ERROR_CODES.unauthorized, message, null]);
-    };
-    if (typeof username !== 'string' || username.length === 0 || username.length > 200) {
-      return refuse('bad-username', 'username must be a Litecoin address, optionally address.worker');
-    }
-    const dot = username.indexOf('.');
-    const givenAddress = dot === -1 ? username : username.slice(0, dot);
-    const worker = dot === -1 ? '' : username.slice(dot + 1);
-    if (!/^[\w\-.:@]{0,64}$/.test(worker)) {
-      return refuse('bad-worker-name', 'worker name may hold letters, digits and - _ . : @ (at most 64)');
-    }
-    let address: string;
-    try {
-      address = checkAddress(givenAddress, settings.network);
-    } catch (error) {
-      const message = (error as Error).message;
-      return refuse(isAddressOfAnotherNetwork(givenAddress, settings.network) ? 'wrong-network' : 'bad-address', message);
-    }
-    let auxAddresses: Array<[string, string]> | undefined;
-    if (settings.auxChains?.length && typeof password === 'string') {
-      const parsed = parseAuxAddressOptions(password, settings.auxChains);
-      if ('error' in parsed) return encodeResponse(id, false, [ERROR_CODES.unauthorized, parsed.error, null]);
-      if (parsed.entries.length > 0) auxAddresses = parsed.entries;
-    }
-    const first = this.workerAddress === undefined;
-    if (this.workerFor(username) === undefined) {
-      if (this.workerCount >= settings.maxWorkersPerConnection) {
-        return refuse('too-many-workers', 'too many workers on this connection');
-      }
-      if (first) {
-        this.workerAddress = address;
-        this.workerName = flatCopy(worker);
-      } else {
-        (this.moreWorkers ??= new Map()).set(flatCopy(username), { address, worker: flatCopy(worker) });
-      }
-      hooks.onWorkerAdded(this, address);
-    }
-    if (auxAddresses) hooks.onAuxAddresses?.(this, address, auxAddresses);
-    let out = encodeResponse(id, true);
-    if (first) {
-      const fixed = typeof password === 'string' ? parseFixedDifficulty(password) : undefined;
-      if (fixed !== undefined) {
-        this.flags |= FIXED_DIFFICULTY;
-        this.difficulty = this.clampDifficulty(fixed, true);
-      }
-      // set_difficulty goes before the notify it applies to.
-      out += encodeNotification('mining.set_difficulty', [this.difficulty]);
-      if (this.subscribed) {
-        const job = hooks.currentJob();
-        if (job) {
-          out += this.jobLine(job, true);
-        }
-      }
-    }
-    return out;
-  }
-
-  /**
-   * The transactions of a job this connection received (the newest one when no id is given), in the serialization
-   * whose sha256d is the txid the merkle branch was built from: bfgminer rebuilds the branch from them.
-   */
-  private onGetTransactions(id: RequestId, params: unknown[]): string {
-    const jobId = typeof params[0] === 'string' ? params[0] : this.jobIds?.[this.jobIds.length - 1];
-    const job = jobId !== undefined && this.jobIds?.includes(jobId) ? this.env.hooks.findJob?.(jobId) : undefined;
-    if (job === undefined) return encodeResponse(id, null, [ERROR_CODES.jobNotFound, 'Job not found', null]);
-    return `{"id":${JSON.stringify(id)},"result":${transactionsJson(job)},"error":null}\n`;
-  }
-
-  private onConfigure(id: RequestId, params: unknown[]): string {
-    const extensions = Array.isArray(params[0]) ? params[0] : [];
-    const options = typeof params[1] === 'object' && params[1] !== null ? (params[1] as Record<string, unknown>) : {};
-    const result: Record<string, unknown> = {};
-    for (const extension of extensions) {
-      if (extension === 'version-rolling') {
-        const requested = typeof options['version-rolling.mask'] === 'string' ? parseInt(options['version-rolling.mask'] as string, 16) : 0xffffffff;
-        this.versionMask = (this.env.settings.versionRollingMask & (Number.isNaN(requested) ? 0 : requested)) >>> 0;
-        result['version-rolling'] = this.versionMask !== 0;
-        result['version-rolling.mask'] = this.versionMask.toString(16).padStart(8, '0');
-      } else if (extension === 'minimum-difficulty') {
-        result['minimum-difficulty'] = false;
-      } else if (extension === 'subscribe-extranonce') {
-        this.flags |= EXTRANONCE_SUBSCRIBED;
-        result['subscribe-extranonce'] = true;
-      } else if (typeof extension === 'string') {
-        result[extension] = false;
-      }
-    }
-    return encodeResponse(id, result);
-  }
-
-  private onSuggestDifficulty(id: RequestId, params: unknown[]): string {
-    const suggested = Number(params[0]);
-    if (!Number.isFinite(suggested) || suggested <= 0) {
-      return encodeResponse(id, false, [ERROR_CODES.other, 'difficulty must be a positive number', null]);
-    }
-    this.applySuggestedDifficulty(suggested);
-    return encodeResponse(id, true);
-  }
-
-  /**
-   * `mining.suggest_target` (bfgminer sends it, as a notification, before subscribing): a 256-bit target in
-   * hex. A target is absolute, so it becomes the share difficulty whose target it is: 0xffff·2^224 / target
-   * (the Scrypt diff1 the pool's difficulties use), then treated like `mining.suggest_difficulty`.
-   */
-  private onSuggestTarget(id: RequestId, params: unknown[]): string {
-    const difficulty = typeof params[0] === 'string' ? suggestedTargetDifficulty(params[0]) : undefined;
-    if (difficulty === undefined) {
-      return encodeResponse(id, false, [ERROR_CODES.other, 'target must be up to 64 hex digits, above zero', null]);
-    }
-    this.applySuggestedDifficulty(difficulty);
-    return encodeResponse(id, true);
-  }
-
-  private applySuggestedDifficulty(suggested: number): void {
-    if ((this.flags & FIXED_DIFFICULTY) !== 0) return;
-    this.flags |= SUGGESTED;
-    const next = roundDifficulty(this.clampDifficulty(suggested));
-    if (this.authorized) this.setDifficulty(next);
-    else this.difficulty = next;
-  }
-
-  private async onSubmit(id: RequestId, params: unknown[]): Promise<string> {
-    const { settings, hooks, logger } = this.env;
-    let outcome: SubmitOutcome;
-    try {
-      outcome = await hooks.shares.submit(this, params);
-    } catch (error) {
-      logger.error({ err: error, session: this.id }, 'share processing failed');
-      return encodeResponse(id, null, [ERROR_CODES.other, 'Internal error', null]);
-    }
-    hooks.onSubmitResult(this, outcome);
-    if (!outcome.accepted) {
-      const error: StratumError = [outcome.code, outcome.message, null];
-      return encodeResponse(id, null, error) + this.escalateRejects();
-    }
-    this.consecutiveRejects = 0;
-    const now = clock();
-    this.lastShareMs = now;
-    let out = encodeResponse(id, true);
-    if (settings.vardiff.enabled && (this.flags & FIXED_DIFFICULTY) === 0) {
-      const retarget = vardiffOnShare(this, settings.vardiff, now, this.difficulty);
-      const next = retarget === undefined ? undefined : this.clampDifficulty(retarget);
-      if (next !== undefined && next !== this.difficulty) {
-        this.difficulty = next;
-        out += encodeNotification('mining.set_difficulty', [next]);
-      }
-    }
-    return out;
-  }
-
-  /**
-   * A miner sending only rejected shares is usually stuck on old work, and many farms share one NAT
-   * address, so it is never banned: it gets fresh work, then is asked to reconnect, then closed.
-   */
-  private escalateRejects(): string {
-    const policy = this.env.settings.rejectEscalation;
-    if (!policy) return '';
-    this.consecutiveRejects++;
-    const n = this.consecutiveRejects;
-    if (n === policy.resendWorkAfter) {
-      const job = this.env.hooks.currentJob();
-      if (job && this.subscribed && this.authorized) {
-        this.env.logger.debug({ session: this.id, ip: this.ip, rejects: n }, 'only rejected shares: resending work');
-        return this.jobLine(job, true);
-      }
-    }
-    if (n === policy.reconnectAfter) {
-      this.env.logger.debug({ session: this.id, ip: this.ip, rejects: n }, 'only rejected shares: asking to reconnect');
-      return encodeNotification('client.reconnect', []);
-    }
-    if (n >= policy.closeAfter) this.flags |= CLOSE_AFTER_FLUSH;
-    return '';
-  }
-
   get wantsExtranonceUpdates(): boolean {
     return (this.flags & EXTRANONCE_SUBSCRIBED) !== 0;
   }
 }
 
-/** Settings' burst size for the message rate limit. */
-function burstOf(settings: SessionSettings): number {
-  return settings.messagesBurst ?? Math.max(20, (settings.messagesPerSecond ?? 0) * 2);
-}
-
 /** A TLS record header (handshake 0x16, version 3.x) where Stratum's JSON should start. */
 export function isTlsRecordStart(chunk: Buffer): boolean {
   return chunk.length > 0 && chunk[0] === 0x16 && (chunk.length < 2 || chunk[1] === 0x03);
-}
-
-/** The share difficulty of a suggested target (hex, optional 0x), or undefined when it is not one. */
-export function suggestedTargetDifficulty(hex: string): number | undefined {
-  const digits = hex.startsWith('0x') || hex.startsWith('0X') ? hex.slice(2) : hex;
-  if (!/^[0-9a-fA-F]{1,64}$/.test(digits)) return undefined;
-  const target = BigInt(`0x${digits}`);
-  if (target === 0n) return undefined;
-  return targetToDifficulty(target, SCRYPT_DIFF1);
-}
-
-/** `d=0.5` (alone or among comma-separated options) asks for a fixed difficulty. */
-export function parseFixedDifficulty(password: string): number | undefined {
-  for (const part of password.split(/[,;\s]/)) {
-    const match = /^d=(\d+(?:\.\d+)?(?:e-?\d+)?)$/i.exec(part.trim());
-    if (match) {
-      const value = Number(match[1]);
-      if (Number.isFinite(value) && value > 0) return value;
-    }
-  }
-  return undefined;
 }

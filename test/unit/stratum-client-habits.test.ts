@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseMessage } from '../../src/stratum/codec.js';
-import { isTlsRecordStart, suggestedTargetDifficulty } from '../../src/stratum/session.js';
+import { isTlsRecordStart } from '../../src/stratum/session.js';
+import { suggestedTargetDifficulty } from '../../src/stratum/session-methods.js';
 import { readFileSync } from 'node:fs';
 import { fromHex, reversed, sha256d } from '../../src/work/bytes.js';
 import { BITCOIN_DIFF1, difficultyToTarget } from '../../src/work/difficulty.js';

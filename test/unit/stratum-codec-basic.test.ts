@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LineDecoder, LineTooLongError, parseMessage } from '../../src/stratum/codec.js';
-import { parseFixedDifficulty } from '../../src/stratum/session.js';
+import { parseFixedDifficulty } from '../../src/stratum/session-methods.js';
 
 describe('line codec', () => {
   it('splits several requests in one packet and joins one split across packets', () => {
