@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { leToBigInt } from '../work/bytes.js';
-import { difficultyToTarget } from '../work/difficulty.js';
+import { SHARE_DIFFICULTY_PER_NETWORK_DIFFICULTY, difficultyToTarget } from '../work/difficulty.js';
 import { parseNotify, type NotifiedWork } from '../work/job.js';
 import { NodeScryptHasher, type ScryptHasher } from '../work/scrypt.js';
 import { buildShareWork } from '../work/share.js';
@@ -119,7 +119,7 @@ export class TestMiner extends EventEmitter {
    */
   get miningDifficulty(): number {
     const floor = this.options.habits?.difficultyFloor;
-    return floor !== undefined && this.difficulty < floor ? this.difficulty * 65536 : this.difficulty;
+    return floor !== undefined && this.difficulty < floor ? this.difficulty * Number(SHARE_DIFFICULTY_PER_NETWORK_DIFFICULTY) : this.difficulty;
   }
 
   get accepted(): number {

@@ -11,12 +11,6 @@
 /** Weight of one share at stratum difficulty 1 (Scrypt diff1 = 0xffff·2^224). */
 export const WEIGHT_PER_DIFFICULTY = 1_000_000n;
 
-/**
- * litecoind's `getdifficulty` uses Bitcoin's diff1 (0xffff·2^208); Scrypt stratum share difficulty uses
- * 0xffff·2^224, which is 65536× larger. So a block at network difficulty D is worth D × 65536 share difficulty.
- */
-export const SHARE_DIFFICULTY_PER_NETWORK_DIFFICULTY = 65_536n;
-
 export type SchemeName = 'pplns' | 'prop' | 'solo' | 'pps' | 'fpps';
 
 export interface PayoutShare {

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import pino from 'pino';
 import { withTransaction } from './db.js';
+import { SHARE_DIFFICULTY_PER_NETWORK_DIFFICULTY } from '../work/difficulty.js';
 
 /**
  * Hashrate history (005_miners_side: worker_history, pool_history) and effort per block (block_effort), written
@@ -142,7 +143,7 @@ export async function dropOldHistory(pool: pg.Pool, before: Date): Promise<numbe
 export async function computeBlockEfforts(db: Db, settleSeconds: number): Promise<number> {
   const res = await db.query(
     `INSERT INTO block_effort (block_id, since, shares, difficulty_sum, effort)
-     SELECT b.id, prev.created_at, s.n, s.d, CASE WHEN b.network_difficulty > 0 THEN s.d / (b.network_difficulty * 65536) ELSE 0 END
+     SELECT b.id, prev.created_at, s.n, s.d, CASE WHEN b.network_difficulty > 0 THEN s.d / (b.network_difficulty * ${SHARE_DIFFICULTY_PER_NETWORK_DIFFICULTY}) ELSE 0 END
        FROM blocks b
        LEFT JOIN LATERAL (SELECT p.created_at FROM blocks p
                            WHERE p.chain = b.chain AND p.status <> 'rejected' AND (p.created_at, p.id) < (b.created_at, b.id)

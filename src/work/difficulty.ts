@@ -6,8 +6,18 @@
  */
 export const SCRYPT_DIFF1 = 0xffffn << 224n;
 export const BITCOIN_DIFF1 = 0xffffn << 208n;
-/** Share difficulty = network (getdifficulty) difficulty × this factor. */
-export const SHARE_DIFFICULTY_PER_NETWORK_DIFFICULTY = 65536;
+/** Share difficulty = network (getdifficulty) difficulty × this factor: SCRYPT_DIFF1 / BITCOIN_DIFF1 = 65536. */
+export const SHARE_DIFFICULTY_PER_NETWORK_DIFFICULTY = SCRYPT_DIFF1 / BITCOIN_DIFF1;
+
+/**
+ * Expected hashes for one share of (Scrypt-convention) difficulty 1. A share of difficulty D has target
+ * diff1 / D, which a uniformly random 256-bit hash meets with probability (diff1 / D) / 2^256, so it takes
+ * D · 2^256 / (0xffff · 2^224) = D · 2^32 / 0xffff ≈ D · 2^16 hashes.
+ */
+export const HASHES_PER_SHARE_DIFF1 = 2 ** 32 / 0xffff;
+
+/** Expected hashes for one block at network (Bitcoin-convention) difficulty 1: 2^48 / 0xffff. */
+export const HASHES_PER_NETWORK_DIFF1 = HASHES_PER_SHARE_DIFF1 * Number(SHARE_DIFFICULTY_PER_NETWORK_DIFFICULTY);
 export const MAX_TARGET = (1n << 256n) - 1n;
 
 /**

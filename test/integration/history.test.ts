@@ -5,7 +5,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startPostgres, type TestDatabase } from '../harness/postgres.js';
 import { startHttpServer, type HttpServer } from '../../src/ops/http.js';
-import { HASHES_PER_SHARE_DIFF1 } from '../../src/ops/api/hashrate.js';
+import { HASHES_PER_SHARE_DIFF1 } from '../../src/work/difficulty.js';
 import { createMetrics } from '../../src/ops/metrics.js';
 import { createPool } from '../../src/store/db.js';
 import { computeBlockEfforts, HistoryWriter, recomputeBuckets, rollUp } from '../../src/store/history.js';

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { HASHES_PER_NETWORK_DIFF1, HASHES_PER_SHARE_DIFF1 } from '../../src/work/difficulty.js';
 import {
-  HASHES_PER_NETWORK_DIFF1,
-  HASHES_PER_SHARE_DIFF1,
   HashrateWindow,
   MIN_OBSERVED_SECONDS,
   effectiveWindowSeconds,

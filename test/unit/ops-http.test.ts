@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { createMetrics } from '../../src/ops/metrics.js';
 import { type ApiDeps, type HttpServer, type ReadinessCheck, startHttpServer } from '../../src/ops/http.js';
 import type { SqlQueryable } from '../../src/ops/api/types.js';
-import { HASHES_PER_SHARE_DIFF1 } from '../../src/ops/api/hashrate.js';
+import { HASHES_PER_SHARE_DIFF1 } from '../../src/work/difficulty.js';
 
 const addresses = JSON.parse(readFileSync(new URL('../fixtures/regtest/addresses.json', import.meta.url), 'utf8'));
 const KNOWN_MINER: string = addresses.wallet_generated_regtest_addresses.bech32;

@@ -1,3 +1,5 @@
+import { HASHES_PER_NETWORK_DIFF1, HASHES_PER_SHARE_DIFF1 } from '../../work/difficulty.js';
+
 /**
  * Hashrate estimates from share difficulty.
  *
@@ -13,12 +15,6 @@
  * difficulty · 2^48 / 0xffff ≈ difficulty · 2^32 hashes; at Litecoin's 150 s target spacing the network
  * hashrate is difficulty · 2^48 / 0xffff / 150.
  */
-
-/** Expected hashes for one share of (Scrypt-convention) difficulty 1: 2^32 / 0xffff. */
-export const HASHES_PER_SHARE_DIFF1 = 2 ** 32 / 0xffff;
-
-/** Expected hashes for one block at network (Bitcoin-convention) difficulty 1: 2^48 / 0xffff. */
-export const HASHES_PER_NETWORK_DIFF1 = 2 ** 48 / 0xffff;
 
 export const LITECOIN_BLOCK_SPACING_SECONDS = 150;
 

@@ -19,7 +19,8 @@
  * address is short of it by less than one litoshi plus 10^-18 litoshi per share.
  */
 import type { NetworkName } from '../../work/address.js';
-import { SHARE_DIFFICULTY_PER_NETWORK_DIFFICULTY, type RewardScheme, type SplitResult } from '../types.js';
+import { SHARE_DIFFICULTY_PER_NETWORK_DIFFICULTY } from '../../work/difficulty.js';
+import type { RewardScheme, SplitResult } from '../types.js';
 import { parseDecimal } from './units.js';
 
 export type PpsSchemeName = 'pps' | 'fpps';

@@ -5,8 +5,8 @@
  * 0.001 means exactly 1/1000 and 0.1 means exactly 1/10, never the binary approximation. Each value is
  * converted once and rounded once (half up), never accumulated as a float.
  */
+import { SHARE_DIFFICULTY_PER_NETWORK_DIFFICULTY } from '../../work/difficulty.js';
 import {
-  SHARE_DIFFICULTY_PER_NETWORK_DIFFICULTY,
   WEIGHT_PER_DIFFICULTY,
   type FeeConfig,
   type FeeRecipient,
