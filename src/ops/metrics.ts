@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { REJECT_REASONS, type RejectReason } from '../work/share.js';
 
 /** Every prom-client instrument of the pool. Names are fixed by CONVENTIONS.md ("Metric names"). */
 
@@ -10,22 +11,6 @@ export type ShareResult = (typeof SHARE_RESULTS)[number];
 /** Why a mining.authorize was refused (label values of ltcpool_authorize_rejects_total). */
 export const AUTHORIZE_REJECT_REASONS = ['bad-username', 'bad-worker-name', 'bad-address', 'wrong-network', 'too-many-workers'] as const;
 export type AuthorizeRejectReason = (typeof AUTHORIZE_REJECT_REASONS)[number];
-
-export const REJECT_REASONS = [
-  'job-not-found',
-  'stale',
-  'duplicate',
-  'low-difficulty',
-  'unauthorized',
-  'not-subscribed',
-  'bad-extranonce2',
-  'bad-ntime',
-  'bad-nonce',
-  'bad-version',
-  'malformed',
-  'other',
-] as const;
-export type RejectReason = (typeof REJECT_REASONS)[number];
 
 export const BLOCK_STATUSES = ['found', 'accepted', 'rejected', 'orphaned', 'confirmed'] as const;
 export type BlockStatus = (typeof BLOCK_STATUSES)[number];

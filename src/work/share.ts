@@ -5,19 +5,22 @@ import type { Job } from './job.js';
 import { merkleRootFromBranch } from './merkle.js';
 import { assembleBlock } from './block.js';
 
-export type RejectReason =
-  | 'job-not-found'
-  | 'stale'
-  | 'duplicate'
-  | 'low-difficulty'
-  | 'unauthorized'
-  | 'not-subscribed'
-  | 'bad-extranonce2'
-  | 'bad-ntime'
-  | 'bad-nonce'
-  | 'bad-version'
-  | 'malformed'
-  | 'other';
+/** Why a share was refused: the Stratum answer's reason and the label of ltcpool_share_rejects_total. */
+export const REJECT_REASONS = [
+  'job-not-found',
+  'stale',
+  'duplicate',
+  'low-difficulty',
+  'unauthorized',
+  'not-subscribed',
+  'bad-extranonce2',
+  'bad-ntime',
+  'bad-nonce',
+  'bad-version',
+  'malformed',
+  'other',
+] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
 
 export interface ShareFields {
   extranonce2: string;

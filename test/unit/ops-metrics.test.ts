@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { REJECT_REASONS, createMetrics, metrics, registry, rejectReasonLabel, rpcMethodLabel } from '../../src/ops/metrics.js';
+import { createMetrics, metrics, registry, rejectReasonLabel, rpcMethodLabel } from '../../src/ops/metrics.js';
+import { REJECT_REASONS } from '../../src/work/share.js';
 
 // CONVENTIONS.md "Metric names": name, prom-client type, label names.
 const CONVENTION_METRICS: [string, 'gauge' | 'counter' | 'histogram', string[]][] = [
