@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { BlockStatus } from '../store/blocks.js';
 import { REJECT_REASONS, type RejectReason } from '../work/share.js';
 
 /** Every prom-client instrument of the pool. Names are fixed by CONVENTIONS.md ("Metric names"). */
@@ -12,8 +13,8 @@ export type ShareResult = (typeof SHARE_RESULTS)[number];
 export const AUTHORIZE_REJECT_REASONS = ['bad-username', 'bad-worker-name', 'bad-address', 'wrong-network', 'too-many-workers'] as const;
 export type AuthorizeRejectReason = (typeof AUTHORIZE_REJECT_REASONS)[number];
 
-export const BLOCK_STATUSES = ['found', 'accepted', 'rejected', 'orphaned', 'confirmed'] as const;
-export type BlockStatus = (typeof BLOCK_STATUSES)[number];
+/** Label values of ltcpool_blocks_total: a block found, then the statuses of src/store/blocks.ts it reaches. */
+export const BLOCK_COUNTER_STATUSES = ['found', 'accepted', 'rejected', 'orphaned', 'confirmed'] as const satisfies readonly ('found' | BlockStatus)[];
 
 /** Any string outside the fixed reason set becomes 'other', so a caller can never blow up label cardinality. */
 export function rejectReasonLabel(reason: string): RejectReason {
@@ -77,7 +78,7 @@ export function createMetrics(options: CreateMetricsOptions = {}) {
     poolHashrate: new Gauge({ name: 'ltcpool_pool_hashrate', help: 'Pool hashrate estimated from accepted shares, hashes per second', registers }),
     blocksTotal: new Counter({
       name: 'ltcpool_blocks_total',
-      help: 'Block events by status (found, accepted, rejected, orphaned, confirmed)',
+      help: `Block events by status (${BLOCK_COUNTER_STATUSES.join(', ')})`,
       labelNames: ['status'] as const,
       registers,
     }),
@@ -203,7 +204,7 @@ export function createMetrics(options: CreateMetricsOptions = {}) {
   for (const result of SHARE_RESULTS) instruments.sharesTotal.inc({ result }, 0);
   for (const reason of REJECT_REASONS) instruments.shareRejectsTotal.inc({ reason }, 0);
   for (const reason of AUTHORIZE_REJECT_REASONS) instruments.authorizeRejectsTotal.inc({ reason }, 0);
-  for (const status of BLOCK_STATUSES) instruments.blocksTotal.inc({ status }, 0);
+  for (const status of BLOCK_COUNTER_STATUSES) instruments.blocksTotal.inc({ status }, 0);
 
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
 

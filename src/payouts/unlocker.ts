@@ -20,6 +20,7 @@ import type pg from 'pg';
 import pino from 'pino';
 import { RpcError, type RpcClient } from '../chain/rpc.js';
 import type { Metrics } from '../ops/metrics.js';
+import type { BlockStatus, DbBlockRow } from '../store/blocks.js';
 import { isPpsScheme } from './schemes/pps.js';
 import { loadShares } from './share-loader.js';
 import type { FeeConfig, RewardScheme, SplitResult } from './types.js';
@@ -60,19 +61,9 @@ export interface UnlockResult {
   contested: Array<{ id: number; height: number; hash: string; reason: string }>;
 }
 
-interface BlockRow {
-  id: string;
-  height: number;
-  hash: string;
-  status: string;
-  finder: string;
-  reward_litoshis: string;
-  network_difficulty: number;
-  share_id: string | null;
-  confirmations: number;
-}
+type BlockRow = Pick<DbBlockRow, 'id' | 'height' | 'hash' | 'status' | 'finder' | 'reward_litoshis' | 'network_difficulty' | 'share_id' | 'confirmations'>;
 
-const FOLLOWED = ['candidate', 'submitted', 'accepted'];
+const FOLLOWED: readonly string[] = ['candidate', 'submitted', 'accepted'] satisfies BlockStatus[];
 
 export async function unlockBlocks(deps: UnlockerDeps): Promise<UnlockResult> {
   const logger = deps.logger ?? pino({ level: 'silent' });

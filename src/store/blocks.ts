@@ -37,7 +37,8 @@ export interface BlockRow extends Required<BlockCandidate> {
  */
 export interface InsertCandidateResult { id: number | null; spooled: boolean }
 
-interface DbBlockRow {
+/** A `blocks` row as PostgreSQL returns it (bigint columns as strings). */
+export interface DbBlockRow {
   id: string; height: number; hash: string; prev_hash: string; status: BlockStatus; finder: string; worker: string;
   reward_litoshis: string; share_difficulty: number; network_difficulty: number; block_hex: string;
   submit_result: string | null; confirmations: number; share_id: string | null; created_at: Date; updated_at: Date; chain: string;

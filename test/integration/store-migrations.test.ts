@@ -4,6 +4,7 @@ import path from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type TestDatabase } from '../harness/postgres.js';
+import { BLOCK_STATUSES } from '../../src/store/blocks.js';
 import { createPool } from '../../src/store/db.js';
 import { checkSchema, defaultMigrationsDir, loadMigrations, migrate } from '../../src/store/migrations.js';
 import { dropOldSharePartitions, ensureSharePartitions } from '../../src/store/partitions.js';
@@ -44,6 +45,15 @@ describe('store migrations', () => {
     await expect(checkSchema(pool)).resolves.toEqual({ version: all[all.length - 1].version });
     const tables = await pool.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`);
     expect(tables.rows.map((r) => r.tablename)).toEqual(expect.arrayContaining(['blocks', 'miners', 'shares_default', 'workers']));
+  });
+
+  it("allows exactly the block statuses the code knows (BLOCK_STATUSES is the schema's CHECK list)", async () => {
+    const { rows } = await pool.query<{ def: string }>(
+      `SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = 'blocks'::regclass AND contype = 'c' AND pg_get_constraintdef(oid) LIKE '%status%'`,
+    );
+    expect(rows).toHaveLength(1);
+    const allowed = [...rows[0].def.matchAll(/'([a-z_]+)'/g)].map((m) => m[1]);
+    expect(allowed.sort()).toEqual([...BLOCK_STATUSES].sort());
   });
 
   it('two processes migrating at once apply each file exactly once (advisory lock)', async () => {

@@ -6,23 +6,13 @@ import { effectiveWindowSeconds, hashrateFromDifficulty } from './hashrate.js';
  * 002_ledger: credits, payments, balances view). Litoshi amounts stay exact: bigint columns are returned as decimal strings.
  */
 
-import { BLOCK_STATUSES as BLOCK_STATUSES_DB, type BlockStatus as BlockStatusDb } from '../../store/blocks.js';
+import { BLOCK_STATUSES, type BlockRow as StoredBlock, type BlockStatus } from '../../store/blocks.js';
 
-export { BLOCK_STATUSES_DB, type BlockStatusDb };
-
-export interface BlockRow {
-  height: number;
-  hash: string;
-  status: BlockStatusDb;
-  finder: string;
-  worker: string;
+/** A block as the API shows it: the stored row's fields, the reward as a decimal string, and its effort. */
+export interface BlockRow
+  extends Pick<StoredBlock, 'height' | 'hash' | 'status' | 'finder' | 'worker' | 'shareDifficulty' | 'networkDifficulty' | 'confirmations' | 'submitResult' | 'updatedAt'> {
   rewardLitoshis: string;
-  shareDifficulty: number;
-  networkDifficulty: number;
-  confirmations: number;
-  submitResult: string | null;
   foundAt: Date;
-  updatedAt: Date;
   /** Share difficulty since the previous found block over the expected (1 = 100 %); null until computed (005_miners_side). */
   effort: number | null;
   /** 'litecoin', or the aux chain's name (004_merged_mining). */
@@ -44,7 +34,7 @@ export function withChainConfirmations<T extends Pick<BlockRow, 'height' | 'stat
   });
 }
 
-export async function recentBlocks(db: SqlQueryable, limit: number, status?: BlockStatusDb): Promise<BlockRow[]> {
+export async function recentBlocks(db: SqlQueryable, limit: number, status?: BlockStatus): Promise<BlockRow[]> {
   const { rows } = await db.query(
     `SELECT b.height, b.hash, b.status, b.finder, b.worker, b.reward_litoshis::text AS "rewardLitoshis",
             b.share_difficulty AS "shareDifficulty", b.network_difficulty AS "networkDifficulty",
@@ -63,7 +53,7 @@ export async function recentBlocks(db: SqlQueryable, limit: number, status?: Blo
 /** Litecoin blocks by status (aux-chain blocks are listed with their chain, not counted here). */
 export async function blockCountsByStatus(db: SqlQueryable): Promise<Record<string, number>> {
   const { rows } = await db.query(`SELECT status, count(*)::int AS n FROM blocks WHERE chain = 'litecoin' GROUP BY status`);
-  const counts: Record<string, number> = Object.fromEntries(BLOCK_STATUSES_DB.map((s) => [s, 0]));
+  const counts: Record<string, number> = Object.fromEntries(BLOCK_STATUSES.map((s) => [s, 0]));
   for (const row of rows as { status: string; n: number }[]) counts[row.status] = row.n;
   return counts;
 }

@@ -3,7 +3,8 @@ import { decodeAddress } from '../../work/address.js';
 import { HttpError } from './errors.js';
 import { networkHashrate } from './hashrate.js';
 import { HISTORY_RANGES, type HistoryRange, minerHistory, poolHistory } from './history.js';
-import { BLOCK_STATUSES_DB, type BlockStatusDb, blockCountsByStatus, findMiner, withChainConfirmations, hasShares, minerBalance, payoutStatus, recentBlocks, recentPayments, workerStats } from './queries.js';
+import { BLOCK_STATUSES, type BlockStatus } from '../../store/blocks.js';
+import { blockCountsByStatus, findMiner, withChainConfirmations, hasShares, minerBalance, payoutStatus, recentBlocks, recentPayments, workerStats } from './queries.js';
 import { settingsRoutes } from './settings.js';
 import { listInstances } from '../../store/instance-lease.js';
 import type { ApiDeps } from './types.js';
@@ -108,13 +109,13 @@ export function apiRoutes(deps: ApiDeps): FastifyPluginAsync {
       },
     );
 
-    app.get<{ Querystring: { limit: number; status?: BlockStatusDb } }>(
+    app.get<{ Querystring: { limit: number; status?: BlockStatus } }>(
       '/blocks',
       {
         schema: {
           querystring: {
             type: 'object',
-            properties: { limit: limitSchema, status: { type: 'string', enum: [...BLOCK_STATUSES_DB] } },
+            properties: { limit: limitSchema, status: { type: 'string', enum: [...BLOCK_STATUSES] } },
             additionalProperties: false,
           },
         },
