@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
-import { createPool, redactDatabaseUrl } from '../src/store/db.js';
+import { redactUrl } from '../src/ops/logger.js';
+import { createPool } from '../src/store/db.js';
 import { migrate } from '../src/store/migrations.js';
 import { ensureSharePartitions } from '../src/store/partitions.js';
 import { ShareWriter } from '../src/store/share-writer.js';
@@ -180,7 +181,7 @@ async function main(): Promise<void> {
   let db: ScratchDatabase | undefined;
   await section('3. Share writer alone (ack after commit)', 'Share writer', 40_000, async () => {
     db = await scratchDatabase();
-    console.log(`  database: ${redactDatabaseUrl(db.url)} (${db.source})`);
+    console.log(`  database: ${redactUrl(db.url)} (${db.source})`);
     const { sharesPerSec } = await benchShareWriter(db.url);
     row('Share writer, committed shares/s', `${fmt(sharesPerSec)} /s`, '≥ 100,000 /s', sharesPerSec >= 100_000);
   });
@@ -314,7 +315,7 @@ async function wholePathWithDatabase(db: ScratchDatabase, noDbRate: number, dead
     });
     await writer.start();
     pool = await startBenchPool(writer, config);
-    console.log(`  database: ${redactDatabaseUrl(db.url)}, pg pool max ${config.database.poolSize}, ShareWriter defaults (group commit)`);
+    console.log(`  database: ${redactUrl(db.url)}, pg pool max ${config.database.poolSize}, ShareWriter defaults (group commit)`);
 
     // (a) max throughput
     const a = await runLoadProcess(pool, {

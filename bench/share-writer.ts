@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
-import { createPool, redactDatabaseUrl } from '../src/store/db.js';
+import { redactUrl } from '../src/ops/logger.js';
+import { createPool } from '../src/store/db.js';
 import { migrate } from '../src/store/migrations.js';
 import { ensureSharePartitions } from '../src/store/partitions.js';
 import { ShareWriter, type AcceptedShare } from '../src/store/share-writer.js';
@@ -88,7 +89,7 @@ async function benchInto(url: string, options: { total?: number; inFlight?: numb
     await writer.close();
     const sharesPerSec = total / seconds;
     console.log(`share writer: ${total} shares acknowledged after commit in ${seconds.toFixed(2)} s = ${Math.round(sharesPerSec)} shares/s ` +
-      `(${batches} batches, avg ${Math.round(total / Math.max(batches, 1))}/batch) [${redactDatabaseUrl(url)}]`);
+      `(${batches} batches, avg ${Math.round(total / Math.max(batches, 1))}/batch) [${redactUrl(url)}]`);
     await pool.query(`DELETE FROM shares WHERE share_id LIKE $1`, [`bench:${run}:%`]);
     return { sharesPerSec };
   } finally {

@@ -10,9 +10,10 @@ import { TestMiner } from './miner/miner.js';
 import { parseConfig, type Config } from './ops/config.js';
 import { defaultWebDir } from './ops/web.js';
 import { createMetrics } from './ops/metrics.js';
+import { redactUrl } from './ops/logger.js';
 import { createPayoutContext, formatSummary, runPayoutOnce } from './payouts/cli.js';
 import { startPool, type RunningPool } from './pool.js';
-import { createPool, redactDatabaseUrl } from './store/db.js';
+import { createPool } from './store/db.js';
 import { migrate } from './store/migrations.js';
 
 export interface DemoOptions {
@@ -54,7 +55,7 @@ export function blockProgressLine(n: number, wanted: number, block: { height: nu
 
 /** Which PostgreSQL the demo uses, password hidden. */
 export function describeDemoDatabase(database: { url: string; canControlServer: boolean }): string {
-  const where = redactDatabaseUrl(database.url);
+  const where = redactUrl(database.url);
   if (process.env.TEST_DATABASE_URL) return `${where} (from TEST_DATABASE_URL)`;
   return database.canControlServer ? `${where} (a private server started in a temp dir, removed afterwards)` : `${where} (a fresh database on the local server, dropped afterwards)`;
 }

@@ -30,11 +30,14 @@ export function createLogger(name?: string): Logger {
   return name ? base.child({ module: name }) : base;
 }
 
-/** A URL with its password replaced, for messages. */
+/** The URL with its password and secret-named query values replaced, safe for logs and messages. */
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '***';
+    for (const key of [...parsed.searchParams.keys()]) {
+      if (/pass|secret|key|token/i.test(key)) parsed.searchParams.set(key, '***');
+    }
     return parsed.toString();
   } catch {
     return '[unparseable url]';

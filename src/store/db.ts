@@ -2,6 +2,7 @@ import os from 'node:os';
 import pg from 'pg';
 import { parse as parseConnectionString } from 'pg-connection-string';
 import pino from 'pino';
+import { redactUrl } from '../ops/logger.js';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
@@ -15,20 +16,6 @@ export interface CreatePoolOptions {
   queryTimeoutMs?: number;
   applicationName?: string;
   logger?: pino.Logger;
-}
-
-/** The URL with any password replaced, safe for logs and error messages. */
-export function redactDatabaseUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    for (const key of [...parsed.searchParams.keys()]) {
-      if (/pass|secret|key|token/i.test(key)) parsed.searchParams.set(key, '***');
-    }
-    return parsed.toString();
-  } catch {
-    return '<unparseable database url>';
-  }
 }
 
 /**
@@ -116,7 +103,7 @@ export function createPool(options: CreatePoolOptions): pg.Pool {
   if (holder) poolCredentials.set(pool, holder);
   // Without a listener an error on an idle client (server restart) would crash the process.
   pool.on('error', (err) => {
-    logger.warn({ err: { message: err.message, code: (err as { code?: string }).code }, db: redactDatabaseUrl(options.url) }, 'idle postgres client error');
+    logger.warn({ err: { message: err.message, code: (err as { code?: string }).code }, db: redactUrl(options.url) }, 'idle postgres client error');
   });
   // A client whose connection drops while checked out (between two queries of a transaction) emits
   // 'error'; without a listener that is an uncaught exception. Its next query fails and it is discarded.

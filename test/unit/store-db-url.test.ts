@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { redactUrl } from '../../src/ops/logger.js';
 import { describeDatabaseError, withDefaultUser } from '../../src/store/db.js';
 
 // Issue 10: node-pg takes $USER for a URL without a user; a service or container environment may have none.
@@ -34,5 +35,17 @@ describe('describeDatabaseError', () => {
   it('leaves other errors alone and never prints the password', () => {
     expect(describeDatabaseError(new Error('something else'), 'postgres://pool:secret@h/d')).toBeUndefined();
     expect(describeDatabaseError(err('28P01'), 'postgres://pool:secret@h/d')).not.toContain('secret');
+  });
+});
+
+describe('redactUrl (database and node URLs in logs and messages)', () => {
+  it.each([
+    ['postgres://pool:s3cret@127.0.0.1:5432/ltcpool', 'postgres://pool:***@127.0.0.1:5432/ltcpool'],
+    ['postgres://127.0.0.1/ltcpool?user=pool&password=s3cret&sslkey=/k.pem', 'postgres://127.0.0.1/ltcpool?user=pool&password=***&sslkey=***'],
+    ['http://rpcuser:rpcpass@127.0.0.1:19332/', 'http://rpcuser:***@127.0.0.1:19332/'],
+    ['postgres://127.0.0.1/ltcpool', 'postgres://127.0.0.1/ltcpool'],
+    ['not a url', '[unparseable url]'],
+  ])('%s', (url, expected) => {
+    expect(redactUrl(url)).toBe(expected);
   });
 });
