@@ -11,6 +11,11 @@ export interface RpcClientOptions {
   onCall?: (method: string, seconds: number, ok: boolean) => void;
   /** Sockets kept per host; the template long poll holds one for minutes, so more than one is needed. Default 8. */
   maxSockets?: number;
+  /**
+   * Keep sockets open between calls (default true). A short-lived client (the dev network's) turns it off: a node
+   * being stopped waits for idle kept-alive sockets to time out (~4 s for litecoind).
+   */
+  keepAlive?: boolean;
 }
 
 export interface RpcCallOptions {
@@ -67,6 +72,7 @@ export class RpcClient {
   private readonly onCall: RpcClientOptions['onCall'];
   private agent: http.Agent;
   private readonly maxSockets: number;
+  private readonly keepAlive: boolean;
   private cookieCredentials: Credentials | undefined;
   private nextId = 1;
 
@@ -80,7 +86,8 @@ export class RpcClient {
     this.timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.onCall = o.onCall;
     this.maxSockets = o.maxSockets ?? 8;
-    this.agent = new http.Agent({ keepAlive: true, maxSockets: this.maxSockets });
+    this.keepAlive = o.keepAlive ?? true;
+    this.agent = new http.Agent({ keepAlive: this.keepAlive, maxSockets: this.maxSockets });
   }
 
   private static parseTarget(raw: string, cookieFile: string | undefined): { host: string; port: number; path: string; urlCredentials: Credentials | undefined } {
@@ -111,7 +118,7 @@ export class RpcClient {
     if (target.host !== this.host || target.port !== this.port) {
       // Kept-alive sockets go to the old node.
       this.agent.destroy();
-      this.agent = new http.Agent({ keepAlive: true, maxSockets: this.maxSockets });
+      this.agent = new http.Agent({ keepAlive: this.keepAlive, maxSockets: this.maxSockets });
     }
     this.host = target.host;
     this.port = target.port;

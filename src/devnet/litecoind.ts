@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { RpcClient, RpcError } from '../chain/rpc.js';
 import { freePorts } from './ports.js';
 import { killWhenParentDies, onProcessExit, sleep, tailFile, trackChild, waitForExit } from './exec.js';
 
@@ -26,18 +26,6 @@ export interface StartRegtestOptions {
   walletName?: string;
   /** Extra litecoind arguments for node 1. */
   extraArgs?: string[];
-}
-
-/** A litecoind JSON-RPC error (the node answered with an `error` object). */
-export class LitecoindRpcError extends Error {
-  constructor(
-    readonly method: string,
-    readonly code: number,
-    readonly rpcMessage: string,
-  ) {
-    super(`litecoind ${method}: ${rpcMessage} (code ${code})`);
-    this.name = 'LitecoindRpcError';
-  }
 }
 
 export type RpcCall = <T = unknown>(method: string, params?: unknown[]) => Promise<T>;
@@ -72,48 +60,12 @@ export interface RegtestNode {
 }
 
 /**
- * JSON-RPC over node:http without keep-alive: fetch's pooled keep-alive sockets make litecoind's
+ * A call function on the pool's own JSON-RPC client, without keep-alive: kept-alive sockets make litecoind's
  * shutdown wait ~4 s for them to time out.
  */
 export function makeRpc(rpcPort: number, user: string, password: string, urlPath = '/', timeoutMs = 60_000): RpcCall {
-  const authorization = 'Basic ' + Buffer.from(`${user}:${password}`).toString('base64');
-  let nextId = 1;
-  return function rpc<T = unknown>(method: string, params: unknown[] = []): Promise<T> {
-    const payload = JSON.stringify({ jsonrpc: '1.0', id: nextId++, method, params });
-    return new Promise<T>((resolve, reject) => {
-      const request = http.request(
-        {
-          host: '127.0.0.1',
-          port: rpcPort,
-          path: urlPath,
-          method: 'POST',
-          agent: false,
-          timeout: timeoutMs,
-          headers: { 'content-type': 'application/json', authorization, 'content-length': Buffer.byteLength(payload), connection: 'close' },
-        },
-        (response) => {
-          let text = '';
-          response.setEncoding('utf8');
-          response.on('data', (d: string) => (text += d));
-          response.on('error', reject);
-          response.on('end', () => {
-            let body: { result?: unknown; error?: { code: number; message: string } | null };
-            try {
-              body = JSON.parse(text);
-            } catch {
-              reject(new Error(`litecoind ${method}: HTTP ${response.statusCode} ${text.slice(0, 200)}`));
-              return;
-            }
-            if (body.error) reject(new LitecoindRpcError(method, body.error.code, body.error.message));
-            else resolve(body.result as T);
-          });
-        },
-      );
-      request.on('timeout', () => request.destroy(new Error(`litecoind ${method}: no answer within ${timeoutMs} ms`)));
-      request.on('error', (err) => reject(new Error(`litecoind ${method}: ${err.message}`, { cause: err })));
-      request.end(payload);
-    });
-  };
+  const client = new RpcClient({ url: `http://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${rpcPort}${urlPath}`, timeoutMs, keepAlive: false });
+  return <T = unknown>(method: string, params: unknown[] = []) => client.call<T>(method, params);
 }
 
 interface Daemon {
@@ -331,7 +283,7 @@ export async function startRegtest(opts: StartRegtestOptions = {}): Promise<Regt
       const txid = await pegInWallet<string>('sendtoaddress', [await newAddress('mweb'), coin.amount, '', '', true]);
       const { hex } = await pegInWallet<{ hex: string }>('gettransaction', [txid]);
       await rpc('sendrawtransaction', [hex]).catch((err: unknown) => {
-        if (!(err instanceof LitecoindRpcError && /already/i.test(err.rpcMessage))) throw err;
+        if (!(err instanceof RpcError && /already/i.test(err.rpcMessage))) throw err;
       });
       return txid;
     };
@@ -353,7 +305,7 @@ export async function startRegtest(opts: StartRegtestOptions = {}): Promise<Regt
       daemons[0] = again;
       await waitForRpc(again);
       await rpc('loadwallet', [walletName]).catch((err: unknown) => {
-        if (!(err instanceof LitecoindRpcError && /already loaded/i.test(err.rpcMessage))) throw err;
+        if (!(err instanceof RpcError && /already loaded/i.test(err.rpcMessage))) throw err;
       });
     };
 

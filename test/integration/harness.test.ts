@@ -3,7 +3,8 @@ import net from 'node:net';
 import fs from 'node:fs';
 import pg from 'pg';
 import { freePort, freePorts } from '../harness/ports.js';
-import { LitecoindRpcError, startRegtest, type RegtestNode } from '../harness/litecoind.js';
+import { RpcError } from '../../src/chain/rpc.js';
+import { startRegtest, type RegtestNode } from '../harness/litecoind.js';
 import { findPostgresBinDir, startPostgres, startPrivatePostgres, type TestDatabase } from '../harness/postgres.js';
 
 interface Template {
@@ -71,8 +72,8 @@ describe('litecoind regtest pair with MWEB', () => {
 
   it('throws an error carrying the JSON-RPC code (getblocktemplate without the mweb rule is -8)', async () => {
     const err = await node.rpc('getblocktemplate', [{ rules: ['segwit'] }]).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(LitecoindRpcError);
-    expect((err as LitecoindRpcError).code).toBe(-8);
+    expect(err).toBeInstanceOf(RpcError);
+    expect((err as RpcError).code).toBe(-8);
   });
 
   it('newAddress gives each address type', async () => {
