@@ -2,17 +2,15 @@
 // (AB=64,256), worker threads (THREADS=2), rounds (ROUNDS=2), alternating, printing shares/s and CPU per share.
 // Usage: AB=64,256 ROUNDS=2 npx tsx bench/path-ab.mts
 import { SimdScryptPool } from '../src/hash/simd-pool.js';
-import { parseConfig } from '../src/ops/config.js';
-import { BENCH_ADDRESS, runLoadProcess, startBenchPool } from './stratum-path.js';
+import { fixtureConfig } from '../test/load/fixture-pool.js';
+import { runLoadProcess, startBenchPool } from './stratum-path.js';
 
 const variants = (process.env.AB ?? '64,256').split(',').map(Number);
 for (let round = 0; round < Number(process.env.ROUNDS ?? 2); round++) {
   for (const maxHashesInFlight of variants) {
-    const config = parseConfig({
-      network: 'regtest', pool: { address: BENCH_ADDRESS, tag: '/ab/' }, node: { rpcUrl: 'http://127.0.0.1:1' },
-      stratum: { host: '127.0.0.1', ports: [{ port: 0, difficulty: 1e-9 }], vardiff: { enabled: false }, maxHashesInFlight,
-        limits: { messagesPerSecond: 1_000_000, messagesBurst: 1_000_000 } },
-      http: { enabled: false }, log: { level: 'silent' },
+    const config = fixtureConfig({
+      pool: { tag: '/ab/' },
+      stratum: { maxHashesInFlight, limits: { messagesPerSecond: 1_000_000, messagesBurst: 1_000_000 } },
     });
     const hasher = await new SimdScryptPool({ threads: Number(process.env.THREADS ?? 2) }).start();
     const pool = await startBenchPool({ write: async () => undefined }, config, { hasher });

@@ -4,29 +4,20 @@
  * with mainnet-like bits so no share is a block. The load comes from bench/load-client.ts in a child process.
  */
 import { fork } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pino from 'pino';
-import { parseConfig, type Config } from '../src/ops/config.js';
-import { createMetrics, type Metrics } from '../src/ops/metrics.js';
+import type { Config } from '../src/ops/config.js';
+import type { Metrics } from '../src/ops/metrics.js';
 import type { BlockHandler, ShareSink } from '../src/stratum/share-processor.js';
-import { createStratumStack } from '../src/stratum/stack.js';
 import type { AcceptedShare } from '../src/store/share-writer.js';
 import type { ScryptHasher } from '../src/work/scrypt.js';
-import type { BlockTemplate } from '../src/work/template.js';
+import { FIXTURE_ADDRESS, fixtureConfig, startFixtureStack } from '../test/load/fixture-pool.js';
 import { loadNodeHasher } from './hasher.js';
 import type { LoadConfig, LoadResult } from './load-client.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const FIXTURE = path.join(here, '..', 'test', 'fixtures', 'regtest', 'gbt-mweb-with-txs.json');
-/** A valid regtest bech32 address (test/fixtures/regtest/addresses.json). */
-export const BENCH_ADDRESS = 'rltc1qc25zkuslfurlm2p408py7lv2hm8e4cvll726mg';
-/** Mainnet-like network target: a hash meeting it by chance is ~1 in 10^19, so no share is a block. */
-const MAINNET_LIKE_BITS = '1a010ccd';
-/** Every hash meets this share target (it is capped at the largest 256-bit target). */
-const TINY_DIFFICULTY = 1e-9;
 
 /** Diagnostic only: answers at once with a hash that meets the share target but not the network's. */
 const NO_SCRYPT: ScryptHasher = { name: 'none (diagnostic)', hash: async () => Buffer.alloc(32, 0x7f) };
@@ -41,34 +32,21 @@ export interface BenchPool {
   stop(): Promise<void>;
 }
 
+/** The fixture pool's configuration with the bench's tag and no message rate limit. */
 export function benchConfig(): Config {
-  return parseConfig({
-    network: 'regtest',
-    pool: { address: BENCH_ADDRESS, tag: '/ltcpool-bench/' },
-    node: { rpcUrl: 'http://127.0.0.1:1' },
-    stratum: {
-      host: '127.0.0.1', ports: [{ port: 0, difficulty: TINY_DIFFICULTY }], vardiff: { enabled: false },
-      // The load client pipelines hundreds of submits per connection per second: far past a real miner's rate.
-      limits: { messagesPerSecond: 1_000_000, messagesBurst: 1_000_000 },
-    },
-    http: { enabled: false },
-    log: { level: 'silent' },
+  return fixtureConfig({
+    pool: { tag: '/ltcpool-bench/' },
+    // The load client pipelines hundreds of submits per connection per second: far past a real miner's rate.
+    stratum: { limits: { messagesPerSecond: 1_000_000, messagesBurst: 1_000_000 } },
   });
 }
 
-export function benchTemplate(): BlockTemplate {
-  const template = JSON.parse(readFileSync(FIXTURE, 'utf8')) as BlockTemplate;
-  return { ...template, bits: MAINNET_LIKE_BITS };
-}
-
-/** The Stratum role built by createStratumStack (as src/pool.ts builds it), in front of `sink`. */
+/** The fixture pool (test/load/fixture-pool.ts: createStratumStack as src/pool.ts builds it) in front of `sink`, counting. */
 export async function startBenchPool(
   sink: ShareSink,
   config: Config = benchConfig(),
   options: { scrypt?: boolean; hasher?: ScryptHasher } = {},
 ): Promise<BenchPool> {
-  const metrics = createMetrics({ defaultMetrics: false });
-  const logger = pino({ level: 'silent' });
   const counters = { sinkWrites: 0, blocks: 0, hashesInFlight: 0, writesInFlight: 0 };
   const { hasher: realHasher, note } =
     options.scrypt === false ? { hasher: NO_SCRYPT, note: undefined } : options.hasher ? { hasher: options.hasher, note: undefined } : await loadNodeHasher();
@@ -88,12 +66,10 @@ export async function startBenchPool(
       return sink.write(share).finally(() => counters.writesInFlight--);
     },
   };
-  const { jobs, server } = createStratumStack(config, { hasher, sink: countingSink, blocks, metrics, logger });
-  jobs.onTemplate(benchTemplate());
-  await server.listen();
+  const pool = await startFixtureStack(config, { hasher, sink: countingSink, blocks, logger: pino({ level: 'silent' }) });
   return {
-    port: server.boundPorts[0],
-    metrics,
+    port: pool.port,
+    metrics: pool.metrics,
     counters,
     hasherNote: note,
     async waitIdle(maxMs: number) {
@@ -104,7 +80,7 @@ export async function startBenchPool(
       }
       return true;
     },
-    stop: () => server.close({ reconnect: false, graceMs: 200 }),
+    stop: () => pool.stop({ reconnect: false, graceMs: 200 }),
   };
 }
 
@@ -171,7 +147,7 @@ export async function runLoadProcess(pool: BenchPool, load: Omit<LoadConfig, 'ho
         clearTimeout(timer);
         reject(new Error(`load client exited with code ${code} before reporting`));
       });
-      child.send({ host: '127.0.0.1', port: pool.port, address: BENCH_ADDRESS, ...load } satisfies LoadConfig);
+      child.send({ host: '127.0.0.1', port: pool.port, address: FIXTURE_ADDRESS, ...load } satisfies LoadConfig);
     });
     return {
       client: result,

@@ -2,7 +2,7 @@
  * The Stratum role as src/pool.ts wires it (StratumServer + JobManager + ShareProcessor + the real hasher),
  * without litecoind: JobManager.onTemplate() gets a regtest fixture template with mainnet-like bits, so no
  * share is a block and every hash meets a tiny share difficulty. Used by the hardening tests (fast, no node)
- * and by the load harness.
+ * and by the load harness; the bench's pool (bench/stratum-path.ts) is this one with counting parts.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -15,6 +15,7 @@ import type { JobManager } from '../../src/stratum/job-manager.js';
 import type { StratumServer } from '../../src/stratum/server.js';
 import type { BlockHandler, ShareProcessor, ShareSink } from '../../src/stratum/share-processor.js';
 import { createStratumStack } from '../../src/stratum/stack.js';
+import type { ScryptHasher } from '../../src/work/scrypt.js';
 import type { BlockTemplate } from '../../src/work/template.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -72,14 +73,33 @@ export function fixtureConfig(overrides: Record<string, unknown> = {}): Config {
   );
 }
 
-export async function startFixturePool(overrides: Record<string, unknown> = {}, options: { logger?: Logger } = {}): Promise<FixturePool> {
-  const config = fixtureConfig(overrides);
+/** What the fixture pool is built with; each part not given is the fixture's (a counting sink, no blocks, the Node hasher). */
+export interface FixtureParts {
+  logger?: Logger;
+  hasher?: ScryptHasher;
+  /** Where accepted shares go after they are counted. */
+  sink?: ShareSink;
+  blocks?: BlockHandler;
+}
+
+/** The Stratum role on a fixture configuration (fixtureConfig with `overrides`). */
+export function startFixturePool(overrides: Record<string, unknown> = {}, parts: FixtureParts = {}): Promise<FixturePool> {
+  return startFixtureStack(fixtureConfig(overrides), parts);
+}
+
+/** The Stratum role as src/pool.ts builds it (createStratumStack) on `config`, serving the fixture template. */
+export async function startFixtureStack(config: Config, parts: FixtureParts = {}): Promise<FixturePool> {
   const metrics = createMetrics({ defaultMetrics: false });
-  const logger = options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const { hasher } = await loadNodeHasher();
+  const logger = parts.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const hasher = parts.hasher ?? (await loadNodeHasher()).hasher;
   let accepted = 0;
-  const sink: ShareSink = { write: async () => void accepted++ };
-  const blocks: BlockHandler = { onBlockFound: () => undefined };
+  const sink: ShareSink = {
+    write: (share) => {
+      accepted++;
+      return parts.sink ? parts.sink.write(share) : Promise.resolve();
+    },
+  };
+  const blocks: BlockHandler = parts.blocks ?? { onBlockFound: () => undefined };
   const { jobs, shares, server } = createStratumStack(config, { hasher, sink, blocks, metrics, logger });
   jobs.onTemplate(fixtureTemplate());
   await server.listen();
