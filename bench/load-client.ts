@@ -7,6 +7,7 @@
  * Parent → child: one LoadConfig message. Child → parent: {type:'measuring'}, {type:'window-end'}, then {type:'result', result}.
  */
 import net from 'node:net';
+import { onLines } from '../test/support/stratum-lines.js';
 
 export interface LoadConfig {
   host: string;
@@ -64,7 +65,6 @@ interface Conn {
   nextId: number;
   outstanding: number;
   sentAt: Map<number, number>;
-  buffer: string;
   closed: boolean;
 }
 
@@ -159,7 +159,7 @@ export async function runLoad(
       const socket = net.connect({ host: config.host, port: config.port, noDelay: true });
       const c: Conn = {
         socket, user: `${config.address}.w${i}`, jobId: undefined, ntime: '', nonce: 0, nextId: FIRST_SUBMIT_ID,
-        outstanding: 0, sentAt: new Map(), buffer: '', closed: false,
+        outstanding: 0, sentAt: new Map(), closed: false,
       };
       conns.push(c);
       socket.setEncoding('utf8');
@@ -168,21 +168,18 @@ export async function runLoad(
           `{"id":1,"method":"mining.subscribe","params":["ltcpool-bench/1"]}\n{"id":2,"method":"mining.authorize","params":["${c.user}","x"]}\n`,
         );
       });
-      socket.on('data', (chunk: string) => {
-        const text = c.buffer + chunk;
-        let start = 0;
-        for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
+      onLines(
+        socket,
+        (line) => {
           const had = c.jobId !== undefined;
-          onLine(c, text.slice(start, nl));
-          start = nl + 1;
+          onLine(c, line);
           if (!had && c.jobId !== undefined && ++ready === config.connections) {
             clearTimeout(timer);
             resolve();
           }
-        }
-        c.buffer = text.slice(start);
-        refill(c);
-      });
+        },
+        () => refill(c),
+      );
       socket.on('error', () => undefined);
       socket.on('close', () => {
         if (!c.closed && sending) closedEarly++;

@@ -1,5 +1,6 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { onLines } from '../support/stratum-lines.js';
 
 export interface Line {
   id?: number | string | null;
@@ -16,22 +17,15 @@ export class RawClient {
   closed = false;
   closedAt = 0;
   readonly closedPromise: Promise<void>;
-  private buffer = '';
   private nextId = 1;
 
   private constructor(readonly socket: Socket) {
     socket.setNoDelay(true);
-    socket.on('data', (data: Buffer) => {
-      this.buffer += data.toString('utf8');
-      let nl: number;
-      while ((nl = this.buffer.indexOf('\n')) !== -1) {
-        const text = this.buffer.slice(0, nl);
-        this.buffer = this.buffer.slice(nl + 1);
-        try {
-          this.lines.push({ ...(JSON.parse(text) as object), at: Date.now() });
-        } catch {
-          this.lines.push({ method: '(unparseable)', params: [text], at: Date.now() });
-        }
+    onLines(socket, (text) => {
+      try {
+        this.lines.push({ ...(JSON.parse(text) as object), at: Date.now() });
+      } catch {
+        this.lines.push({ method: '(unparseable)', params: [text], at: Date.now() });
       }
     });
     socket.on('error', () => undefined);

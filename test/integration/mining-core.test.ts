@@ -4,6 +4,7 @@ import { TestMiner } from '../../src/miner/miner.js';
 import { difficultyToTarget } from '../../src/work/difficulty.js';
 import { startRegtest, type RegtestNode } from '../harness/litecoind.js';
 import { metricValue, startTestPool, waitFor, type TestPool } from '../support/pool.js';
+import { onLines } from '../support/stratum-lines.js';
 
 interface GetBlock {
   hash: string;
@@ -243,17 +244,12 @@ async function rawExchange(requests: object[], count: number): Promise<Array<Rec
   const socket = connect({ host: '127.0.0.1', port: pool.stratumPort });
   await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
   const lines: Array<Record<string, unknown>> = [];
-  let buffer = '';
   const done = new Promise<void>((resolve) => {
-    socket.on('data', (data) => {
-      buffer += data.toString();
-      let nl;
-      while ((nl = buffer.indexOf('\n')) !== -1) {
-        lines.push(JSON.parse(buffer.slice(0, nl)));
-        buffer = buffer.slice(nl + 1);
-      }
-      if (lines.length >= count) resolve();
-    });
+    onLines(
+      socket,
+      (line) => lines.push(JSON.parse(line)),
+      () => lines.length >= count && resolve(),
+    );
   });
   socket.write(requests.map((r) => JSON.stringify(r)).join('\n') + '\n');
   await Promise.race([done, new Promise((_, reject) => setTimeout(() => reject(new Error(`got ${lines.length} lines`)), 10_000))]);

@@ -11,6 +11,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { connect, createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { onLines } from '../support/stratum-lines.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const now = () => performance.timeOrigin + performance.now();
@@ -89,19 +90,12 @@ async function serverMain(kind: Kind): Promise<void> {
       sockets.add(socket);
       socket.on('error', () => undefined);
       socket.on('close', () => sockets.delete(socket));
-      let pending = '';
-      socket.on('data', (chunk: Buffer) => {
-        pending += chunk.toString('utf8');
-        let nl: number;
-        while ((nl = pending.indexOf('\n')) !== -1) {
-          const line = pending.slice(0, nl);
-          pending = pending.slice(nl + 1);
-          const id = /"id":(\d+)/.exec(line)?.[1] ?? 'null';
-          // the same bytes the pool writes: subscribe answer, authorize + difficulty + work, share answers
-          if (line.includes('mining.subscribe')) socket.write(subscribeAnswer.replace('"id":1', `"id":${id}`));
-          else if (line.includes('mining.authorize')) socket.write(`{"id":${id},"result":true,"error":null}\n{"id":null,"method":"mining.set_difficulty","params":[1e-9]}\n` + notifyLine);
-          else socket.write(`{"id":${id},"result":true,"error":null}\n`);
-        }
+      onLines(socket, (line) => {
+        const id = /"id":(\d+)/.exec(line)?.[1] ?? 'null';
+        // the same bytes the pool writes: subscribe answer, authorize + difficulty + work, share answers
+        if (line.includes('mining.subscribe')) socket.write(subscribeAnswer.replace('"id":1', `"id":${id}`));
+        else if (line.includes('mining.authorize')) socket.write(`{"id":${id},"result":true,"error":null}\n{"id":null,"method":"mining.set_difficulty","params":[1e-9]}\n` + notifyLine);
+        else socket.write(`{"id":${id},"result":true,"error":null}\n`);
       });
     });
     await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0, backlog: 4096 }, resolve));
@@ -152,7 +146,6 @@ async function bareLines(): Promise<{ notifyLine: string; subscribeAnswer: strin
 
 interface Conn {
   socket: Socket;
-  buffer: string;
   jobId: string;
   ntime: string;
   gotJob: boolean;
@@ -198,7 +191,7 @@ async function clientMain(): Promise<void> {
   const open = (port: number, source: string): Promise<Conn> =>
     new Promise((resolve, reject) => {
       const socket = connect({ host: '127.0.0.1', port, localAddress: source });
-      const c: Conn = { socket, buffer: '', jobId: '', ntime: '', gotJob: false, notifyAt: 0, e2: 0, inFlight: 0 };
+      const c: Conn = { socket, jobId: '', ntime: '', gotJob: false, notifyAt: 0, e2: 0, inFlight: 0 };
       socket.setNoDelay(true);
       socket.once('connect', () => {
         socket.off('error', reject);
@@ -207,15 +200,7 @@ async function clientMain(): Promise<void> {
         resolve(c);
       });
       socket.once('error', reject);
-      socket.on('data', (chunk: Buffer) => {
-        c.buffer += chunk.toString('utf8');
-        let nl: number;
-        while ((nl = c.buffer.indexOf('\n')) !== -1) {
-          const line = c.buffer.slice(0, nl);
-          c.buffer = c.buffer.slice(nl + 1);
-          onLine(c, line);
-        }
-      });
+      onLines(socket, (line) => onLine(c, line));
     });
 
   process.on('message', async (m: Message) => {
