@@ -12,7 +12,7 @@ import { reversed, sha256d } from '../../src/work/bytes.js';
 import { bip34HeightPush, serializeOutputs } from '../../src/work/coinbase.js';
 import { blockHash } from '../../src/work/header.js';
 import { buildJob, notifyParams } from '../../src/work/job.js';
-import { merkleBranch, merkleRoot, merkleRootFromBranch } from '../../src/work/merkle.js';
+import { merkleRoot } from '../../src/work/merkle.js';
 import { blockForShare, buildShareWork, checkShareFields } from '../../src/work/share.js';
 import { decodeAddress } from '../../src/work/address.js';
 import type { BlockTemplate } from '../../src/work/template.js';
@@ -96,11 +96,9 @@ describe('mainnet blocks: coinbase and merkle root', () => {
     if (block.coinbase.bip34Height !== null) {
       expect(block.coinbase.scriptSigHex.startsWith(bip34HeightPush(block.height).toString('hex'))).toBe(true);
     }
-    const txids = block.txids.map((t) => reversed(Buffer.from(t, 'hex')));
-    const root = reversed(Buffer.from(block.merkleRoot, 'hex'));
-    expect(merkleRoot(txids)).toEqual(root);
-    expect(merkleRootFromBranch(coinbaseTxid, merkleBranch(txids.slice(1)))).toEqual(root);
-    expect(header.subarray(36, 68)).toEqual(root);
+    // the tree itself: test/fixtures/work/merkle.json (work-merkle.test.ts)
+    expect(header.subarray(36, 68)).toEqual(reversed(Buffer.from(block.merkleRoot, 'hex')));
+    expect(block.txids[0]).toBe(block.coinbase.txid);
   });
 
   it('MWEB block 2265985: the HogEx enters the tree by txid, never by sha256d of its data', () => {
@@ -114,14 +112,5 @@ describe('mainnet blocks: coinbase and merkle root', () => {
     const wrong = block.txids.map((t, i) => reversed(Buffer.from(i === hogEx.index ? hogEx.sha256dOfFullSerializationNotUsed : t, 'hex')));
     expect(merkleRoot(wrong)).not.toEqual(reversed(Buffer.from(block.merkleRoot, 'hex')));
     expect(raw[hogEx.offset + hogEx.size]).toBe(0x01);
-  });
-
-  it('BIP34 pushes follow CScript() << height', () => {
-    expect(bip34HeightPush(1).toString('hex')).toBe('51');
-    expect(bip34HeightPush(16).toString('hex')).toBe('60');
-    expect(bip34HeightPush(17).toString('hex')).toBe('0111');
-    expect(bip34HeightPush(128).toString('hex')).toBe('028000');
-    expect(bip34HeightPush(437).toString('hex')).toBe('02b501');
-    expect(bip34HeightPush(2265985).toString('hex')).toBe('03819322');
   });
 });
