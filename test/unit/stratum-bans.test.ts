@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createMetrics } from '../../src/ops/metrics.js';
 import { BanList, BAN_WEIGHTS, buildAllowList, normalizeIp } from '../../src/stratum/bans.js';
-import { TokenBucket } from '../../src/stratum/rate-limit.js';
 import { metricValue } from '../support/pool.js';
 
 function banList(overrides: Partial<ConstructorParameters<typeof BanList>[0]> = {}) {
@@ -103,32 +102,5 @@ describe('ban scoring', () => {
     expect(() => buildAllowList(['10.0.0.0/8', '2001:db8::/32', '127.0.0.1'])).not.toThrow();
     expect(normalizeIp('::ffff:127.0.0.2')).toBe('127.0.0.2');
     expect(normalizeIp('::1')).toBe('::1');
-  });
-});
-
-describe('token bucket', () => {
-  it('allows the burst, then the sustained rate', () => {
-    let now = 0;
-    const bucket = new TokenBucket(10, 20, now);
-    let allowed = 0;
-    for (let i = 0; i < 100; i++) if (bucket.take(now)) allowed++;
-    expect(allowed).toBe(20);
-    // one second later: 10 more
-    now += 1000;
-    allowed = 0;
-    for (let i = 0; i < 100; i++) if (bucket.take(now)) allowed++;
-    expect(allowed).toBe(10);
-    // a steady 10/s never runs dry
-    for (let i = 0; i < 1000; i++) {
-      now += 100;
-      expect(bucket.take(now)).toBe(true);
-    }
-  });
-
-  it('never holds more than its capacity after a long pause', () => {
-    const bucket = new TokenBucket(100, 5, 0);
-    let allowed = 0;
-    for (let i = 0; i < 50; i++) if (bucket.take(3_600_000)) allowed++;
-    expect(allowed).toBe(5);
   });
 });
