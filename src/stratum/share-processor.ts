@@ -160,8 +160,7 @@ export class ShareProcessor {
       metrics.acceptedDifficultyTotal.inc(outcome.difficulty);
       this.difficultyWindow.record(outcome.difficulty);
     } else {
-      metrics.sharesTotal.inc({ result: outcome.reason === 'stale' ? 'stale' : 'rejected' });
-      metrics.shareRejectsTotal.inc({ reason: outcome.reason });
+      metrics.recordReject(outcome.reason);
     }
     return outcome;
   }

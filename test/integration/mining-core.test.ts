@@ -94,6 +94,10 @@ describe('mining core against a real litecoind regtest', () => {
   });
 
   it('answers every reject reason with its code over TCP', async () => {
+    const rejectReasons = ['not-subscribed', 'unauthorized', 'job-not-found', 'bad-extranonce2', 'bad-ntime', 'bad-nonce', 'bad-version', 'malformed', 'duplicate', 'low-difficulty'];
+    const rejectsBefore = new Map<string, number>();
+    for (const reason of rejectReasons) rejectsBefore.set(reason, await metricValue(pool.metrics, 'ltcpool_share_rejects_total', { reason }));
+    const rejectedBefore = await metricValue(pool.metrics, 'ltcpool_shares_total', { result: 'rejected' });
     const miner = minerFor();
     // 25: submit before subscribing
     await miner.connect();
@@ -114,14 +118,18 @@ describe('mining core against a real litecoind regtest', () => {
     // 21: unknown job
     const unknown = await miner.submit({ jobId: 'nosuchjob', extranonce2: '00000001', ntime: job.curtime.toString(16), nonce: '00000000' });
     expect(unknown.error?.[0]).toBe(21);
-    // 20: bad extranonce2 size, bad ntime, bad nonce, bad version bits, wrong param count
+    // 20: bad extranonce2 size, bad ntime, bad nonce, bad version bits, wrong param count; each says which field
     const ntime = job.curtime.toString(16).padStart(8, '0');
-    expect((await miner.submit({ jobId: job.id, extranonce2: '01', ntime, nonce: '00000000' })).error?.[0]).toBe(20);
-    expect((await miner.submit({ jobId: job.id, extranonce2: '00000002', ntime: '00000001', nonce: '00000000' })).error?.[0]).toBe(20);
-    expect((await miner.submit({ jobId: job.id, extranonce2: '00000002', ntime, nonce: 'xyz' })).error?.[0]).toBe(20);
+    expect((await miner.submit({ jobId: job.id, extranonce2: '01', ntime, nonce: '00000000' })).error).toEqual([20, 'extranonce2 must be 8 hex characters', null]);
+    expect((await miner.submit({ jobId: job.id, extranonce2: '00000002', ntime: '00000001', nonce: '00000000' })).error).toEqual([20, 'ntime is before the template mintime', null]);
+    expect((await miner.submit({ jobId: job.id, extranonce2: '00000002', ntime, nonce: 'xyz' })).error).toEqual([20, 'nonce must be 8 hex characters', null]);
     const versionBits = await miner.request('mining.submit', [`${minerAddress}.rig1`, job.id, '00000002', ntime, '00000000', '00002000']);
-    expect(versionBits.error?.[0]).toBe(20);
-    expect((await miner.request('mining.submit', [`${minerAddress}.rig1`, job.id])).error?.[0]).toBe(20);
+    expect(versionBits.error).toEqual([20, 'version bits outside the negotiated mask', null]);
+    expect((await miner.request('mining.submit', [`${minerAddress}.rig1`, job.id])).error).toEqual([
+      20,
+      'mining.submit takes 5 or 6 string params: worker, job_id, extranonce2, ntime, nonce[, version_bits]',
+      null,
+    ]);
     // 22: the same share twice
     const share = await miner.findShare(miner.difficulty, job);
     expect((await miner.submit(share)).result).toBe(true);
@@ -149,9 +157,11 @@ describe('mining core against a real litecoind regtest', () => {
     expect((await miner.request('client.get_version', [])).result).toMatch(/^ltcpool/);
     await miner.close();
     await hard.close();
-    for (const reason of ['not-subscribed', 'unauthorized', 'job-not-found', 'bad-extranonce2', 'bad-ntime', 'bad-nonce', 'bad-version', 'malformed', 'duplicate', 'low-difficulty']) {
-      expect(await metricValue(pool.metrics, 'ltcpool_share_rejects_total', { reason }), reason).toBeGreaterThan(0);
+    // The share processor counted each reject once, under its reason and as a rejected share.
+    for (const reason of rejectReasons) {
+      expect(await metricValue(pool.metrics, 'ltcpool_share_rejects_total', { reason }), reason).toBe(rejectsBefore.get(reason)! + 1);
     }
+    expect(await metricValue(pool.metrics, 'ltcpool_shares_total', { result: 'rejected' })).toBe(rejectedBefore + rejectReasons.length);
   });
 
   it('a share on the previous block counts during the grace, and is stale after it', async () => {
