@@ -11,6 +11,7 @@ import pino from 'pino';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig, type Config } from '../../src/ops/config.js';
+import { startHttpServer } from '../../src/ops/http.js';
 import { createMetrics } from '../../src/ops/metrics.js';
 import { createPayoutContext, runPayoutOnce } from '../../src/payouts/cli.js';
 import { PAYOUT_LOCK_KEY } from '../../src/payouts/runner.js';
@@ -41,6 +42,8 @@ let minerAddresses: string[];
 let config: Config;
 let configFile: string;
 let invalidated: string;
+/** What the first payout run paid (from its summary), for the API test. */
+let firstRun: { owed: Map<string, bigint>; payments: Array<{ address: string; amount: bigint; status: string }>; txid: string } | undefined;
 
 function payoutConfig(walletName = 'pool'): Config {
   return parseConfig({
@@ -210,6 +213,7 @@ describe('payouts on regtest + PostgreSQL', () => {
     expect(await walletSendsWithComment(batch.label)).toEqual([batch.txid]);
     expect(BigInt(batch.tx_fee)).toBeGreaterThan(0n);
     await checkLedgerInvariants();
+    firstRun = { owed, payments: summary.payments, txid: batch.txid };
 
     // a second run finds nothing new to do and pays nobody again
     const again = await createPayoutContext(config, { logger: pino({ level: 'silent' }), metrics });
@@ -223,6 +227,37 @@ describe('payouts on regtest + PostgreSQL', () => {
     expect(block.status).toBe('orphaned');
     expect(await rows('SELECT 1 FROM block_splits WHERE block_id = $1', [block.id])).toHaveLength(0);
     expect(await rows('SELECT 1 FROM credits WHERE block_id = $1', [block.id])).toHaveLength(0);
+  });
+
+  it('the JSON API serves those payments and balances as the ledger wrote them in PostgreSQL', async () => {
+    expect(firstRun, 'the payout run above').toBeDefined();
+    const { owed, payments, txid } = firstRun!;
+    const server = await startHttpServer({
+      port: 0, readiness: [], registry: createMetrics({ defaultMetrics: false }).registry,
+      api: { db, network: 'regtest', stats: { poolSummary: () => { throw new Error('not asked in this test'); } } },
+    });
+    try {
+      const get = async (url: string) => {
+        const response = await fetch(server.url + url);
+        expect(response.status, url).toBe(200);
+        return (await response.json()) as any;
+      };
+      const listed = (await get('/api/payments')).payments as Array<{ address: string; amountLitoshis: string; status: string; txid: string | null }>;
+      const key = (p: { address: string; amount: string; status: string }) => `${p.address} ${p.amount} ${p.status}`;
+      expect(listed.map((p) => key({ ...p, amount: p.amountLitoshis })).sort())
+        .toEqual(payments.map((p) => key({ ...p, amount: p.amount.toString() })).sort());
+      expect(new Set(listed.filter((p) => p.status === 'sent').map((p) => p.txid))).toEqual(new Set([txid]));
+      expect(listed.find((p) => p.status === 'set_aside')).toMatchObject({ address: BAD_ADDRESS, txid: null });
+
+      for (const address of minerAddresses) {
+        const miner = await get(`/api/miners/${address}`);
+        // everything matured was paid: nothing payable, nothing pending, paid = the independent computation
+        expect(miner, address).toMatchObject({ balanceLitoshis: '0', pendingLitoshis: '0', immatureLitoshis: '0', paidLitoshis: owed.get(address)!.toString() });
+        expect(miner.payments, address).toEqual([expect.objectContaining({ address, amountLitoshis: owed.get(address)!.toString(), status: 'sent', txid })]);
+      }
+    } finally {
+      await server.close();
+    }
   });
 
   it('with a wallet that cannot cover what is owed, nothing is paid, loudly, and the shortfall is a metric', async () => {
