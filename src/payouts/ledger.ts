@@ -3,6 +3,7 @@
  * A balance is never stored: it is the `balances` view over credits and payments.
  */
 import type pg from 'pg';
+import { withTransaction } from '../store/db.js';
 import { appendAudit, type AuditActor } from './audit.js';
 import type { Balance } from './plan.js';
 import type { PendingBatch } from './reconcile.js';
@@ -77,9 +78,7 @@ export interface NewPayment {
 
 /** Records a batch and its payments in one transaction (before any wallet call). Returns the batch id. */
 export async function insertBatch(db: pg.Pool, label: string, payments: readonly NewPayment[], audit?: AuditActor, chain = 'litecoin'): Promise<number> {
-  const client = await db.connect();
-  try {
-    await client.query('BEGIN');
+  return withTransaction(db, async (client) => {
     const batch = await client.query<{ id: string }>('INSERT INTO payment_batches (label, chain) VALUES ($1, $2) RETURNING id', [label, chain]);
     const id = Number(batch.rows[0].id);
     await client.query(
@@ -95,33 +94,19 @@ export async function insertBatch(db: pg.Pool, label: string, payments: readonly
         payments: payments.map((p) => ({ address: p.address, ...(p.payee ? { payee: p.payee } : {}), amount: p.amount.toString(), ...(p.error ? { reason: p.error.slice(0, 200) } : {}) })),
       });
     }
-    await client.query('COMMIT');
     return id;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 export async function markBatchSent(db: pg.Pool, batchId: number, txid: string, fee: bigint | null): Promise<bigint> {
-  const client = await db.connect();
-  try {
-    await client.query('BEGIN');
+  return withTransaction(db, async (client) => {
     await client.query('UPDATE payment_batches SET txid = $2, tx_fee = $3, sent_at = now() WHERE id = $1',
       [batchId, txid, fee === null ? null : fee.toString()]);
     const res = await client.query<{ amount: string }>(
       `UPDATE payments SET status = 'sent', txid = $2, updated_at = now() WHERE batch_id = $1 AND status = 'pending' RETURNING amount::text`,
       [batchId, txid]);
-    await client.query('COMMIT');
     return res.rows.reduce((s, r) => s + BigInt(r.amount), 0n);
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 export async function markBatchFailed(db: Db, batchId: number, reason: string): Promise<number> {
@@ -136,9 +121,7 @@ export async function markBatchFailed(db: Db, batchId: number, reason: string): 
  * reason on record, so the next run pays them (or sets them aside again if the cause is still there).
  */
 export async function releaseSetAside(db: pg.Pool, address: string | null, audit?: AuditActor): Promise<Array<{ address: string; amount: bigint }>> {
-  const client = await db.connect();
-  try {
-    await client.query('BEGIN');
+  return withTransaction(db, async (client) => {
     const res = await client.query<{ address: string; amount: string; label: string }>(
       `UPDATE payments p SET status = 'failed', error = left('released by operator; was: ' || coalesce(p.error, ''), 1000), updated_at = now()
          FROM payment_batches b
@@ -151,12 +134,6 @@ export async function releaseSetAside(db: pg.Pool, address: string | null, audit
         payments: released.map((r) => ({ address: r.address, amount: r.amount.toString(), batch: r.label })),
       });
     }
-    await client.query('COMMIT');
     return released.map(({ address: a, amount }) => ({ address: a, amount }));
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }

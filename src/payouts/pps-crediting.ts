@@ -18,6 +18,7 @@
  */
 import type pg from 'pg';
 import pino from 'pino';
+import { withTransaction } from '../store/db.js';
 import type { NetworkName } from '../work/address.js';
 import {
   blockSubsidy,
@@ -63,25 +64,16 @@ interface GroupRow { address: string; difficulty: number; network_difficulty: nu
 
 /** The highest share seq that can no longer gain a lower-numbered neighbour (see the header). null: the lock timed out. */
 async function shareHorizon(db: pg.Pool, lockTimeoutMs: number): Promise<bigint | null> {
-  const client = await db.connect();
   try {
-    await client.query('BEGIN');
-    await client.query(`SET LOCAL lock_timeout = '${Math.max(1, Math.floor(lockTimeoutMs))}ms'`);
-    try {
+    return await withTransaction(db, async (client) => {
+      await client.query(`SET LOCAL lock_timeout = '${Math.max(1, Math.floor(lockTimeoutMs))}ms'`);
       await client.query('LOCK TABLE shares IN SHARE MODE');
-    } catch (error) {
-      await client.query('ROLLBACK');
-      if ((error as { code?: string }).code === '55P03') return null; // lock_not_available
-      throw error;
-    }
-    const res = await client.query<{ v: string }>(`SELECT (CASE WHEN is_called THEN last_value ELSE 0 END)::text AS v FROM shares_seq`);
-    await client.query('COMMIT');
-    return BigInt(res.rows[0].v);
+      const res = await client.query<{ v: string }>(`SELECT (CASE WHEN is_called THEN last_value ELSE 0 END)::text AS v FROM shares_seq`);
+      return BigInt(res.rows[0].v);
+    });
   } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
+    if ((error as { code?: string }).code === '55P03') return null; // lock_not_available
     throw error;
-  } finally {
-    client.release();
   }
 }
 
@@ -131,9 +123,7 @@ export async function creditNewShares(deps: PpsCreditingDeps): Promise<PpsRunSum
     return summary;
   }
 
-  const client = await deps.db.connect();
-  try {
-    await client.query('BEGIN');
+  const credited = await withTransaction(deps.db, async (client) => {
     // Aggregated in SQL: one row per (address, difficulty, network difficulty, height) rather than per share.
     const groups = await client.query<GroupRow>(
       `SELECT address, difficulty, network_difficulty, height, count(*)::text AS n, min(seq)::text AS min_seq, max(seq)::text AS max_seq
@@ -169,17 +159,12 @@ export async function creditNewShares(deps: PpsCreditingDeps): Promise<PpsRunSum
          ON CONFLICT (address) DO UPDATE SET units = EXCLUDED.units, updated_at = now()`,
         [carry.map(([a]) => a), carry.map(([, u]) => u.toString())]);
     }
-    await client.query('COMMIT');
-    Object.assign(summary, { runId, throughSeq: horizon, shareCount: result.shareCount, credited: result.creditedLitoshis, addresses: credits.length });
-    logger.info({ runId, scheme: deps.scheme, afterSeq: afterSeq.toString(), throughSeq: horizon.toString(), shares: result.shareCount,
-      credited: result.creditedLitoshis.toString() }, 'shares credited');
-    return summary;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+    return { runId, shareCount: result.shareCount, credited: result.creditedLitoshis, addresses: credits.length };
+  });
+  Object.assign(summary, { ...credited, throughSeq: horizon });
+  logger.info({ runId: credited.runId, scheme: deps.scheme, afterSeq: afterSeq.toString(), throughSeq: horizon.toString(), shares: credited.shareCount,
+    credited: credited.credited.toString() }, 'shares credited');
+  return summary;
 }
 
 /** FPPS fee source through litecoind: getblockstats totalfee per height, remembered (a block's fees never change at a given hash; a reorg below the window is rare and only moves an average). */

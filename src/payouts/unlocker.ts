@@ -21,6 +21,7 @@ import pino from 'pino';
 import { RpcError, type RpcClient } from '../chain/rpc.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { BlockStatus, DbBlockRow } from '../store/blocks.js';
+import { withTransaction } from '../store/db.js';
 import { isPpsScheme } from './schemes/pps.js';
 import { loadShares } from './share-loader.js';
 import type { FeeConfig, RewardScheme, SplitResult } from './types.js';
@@ -154,13 +155,11 @@ async function markOrphaned(db: pg.Pool, id: number): Promise<boolean> {
 type CreditOutcome = { kind: 'credited'; split: SplitResult } | { kind: 'waiting'; reason: string } | { kind: 'skipped' };
 
 async function creditBlock(deps: UnlockerDeps, row: BlockRow, confirmations: number): Promise<CreditOutcome> {
-  const client = await deps.db.connect();
-  try {
-    await client.query('BEGIN');
+  // An early return commits a transaction that wrote nothing: it only releases the row lock.
+  return withTransaction(deps.db, async (client): Promise<CreditOutcome> => {
     const locked = await client.query<{ status: string }>('SELECT status FROM blocks WHERE id = $1 FOR UPDATE', [row.id]);
     const split = await client.query('SELECT 1 FROM block_splits WHERE block_id = $1', [row.id]);
     if (!locked.rows.length || !FOLLOWED.includes(locked.rows[0].status) || split.rows.length) {
-      await client.query('ROLLBACK');
       return { kind: 'skipped' };
     }
     let blockSeq: bigint | null = null;
@@ -169,7 +168,6 @@ async function creditBlock(deps: UnlockerDeps, row: BlockRow, confirmations: num
       if (seq.rows.length) blockSeq = BigInt(seq.rows[0].seq);
     }
     if (blockSeq === null && deps.scheme.name !== 'solo' && !isPpsScheme(deps.scheme.name)) {
-      await client.query('ROLLBACK');
       return { kind: 'waiting', reason: row.share_id === null ? 'block has no share id' : `share ${row.share_id} is not in the shares table yet` };
     }
     const previous = blockSeq === null ? null : await client.query<{ seq: string | null }>(
@@ -204,12 +202,6 @@ async function creditBlock(deps: UnlockerDeps, row: BlockRow, confirmations: num
         [row.id, result.credits.map((c) => c.address), result.credits.map((c) => c.kind), result.credits.map((c) => c.amount.toString())]);
     }
     await client.query(`UPDATE blocks SET status = 'confirmed', confirmations = $2, updated_at = now() WHERE id = $1`, [row.id, confirmations]);
-    await client.query('COMMIT');
     return { kind: 'credited', split: result };
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }
