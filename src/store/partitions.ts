@@ -46,6 +46,10 @@ export async function ensureSharePartitions(pool: pg.Pool, daysAhead = 7, now: D
     if (existing.has(name)) continue;
     const made = await withTransaction(pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [PARTITION_LOCK_KEY]);
+      // Share inserts wait until the partition is attached (milliseconds; the default partition is normally
+      // empty). Without this, a share inserted into shares_default after the move below made ATTACH fail
+      // ("updated partition constraint for default partition would be violated"): a fresh database's first shares.
+      await client.query('LOCK TABLE shares IN SHARE ROW EXCLUSIVE MODE');
       const again = await client.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [name]);
       if (again.rows[0].t !== null) return false;
       const lo = new Date(from).toISOString();

@@ -116,4 +116,26 @@ describe('store migrations', () => {
     const left = await pool.query(`SELECT count(*)::int AS n FROM shares WHERE share_id = 'p1'`);
     expect(left.rows[0].n).toBe(1);
   });
+
+  it('a share inserted while its day partition is being created ends up in it (a fresh database: no failed run)', async () => {
+    // An insert in flight into shares_default for the day being created. Before, ensureSharePartitions moved
+    // the committed rows, then ATTACH waited for this one and failed: "updated partition constraint for default
+    // partition "shares_default" would be violated by some row", logged as a failed maintenance run.
+    const inserter = await pool.connect();
+    try {
+      await inserter.query('BEGIN');
+      await inserter.query(`INSERT INTO shares (time, share_id, address, worker, difficulty, network_difficulty, height, job_id, hash, instance_id)
+        VALUES ('2031-05-05T10:00:00Z', 'race1', 'addr', '', 1, 1, 1, 'j', 'h', 1)`);
+      const ensuring = ensureSharePartitions(pool, 0, new Date('2031-05-05T12:00:00Z'));
+      const waiting = async () => (await pool.query(`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted`)).rows[0].n > 0;
+      for (let i = 0; i < 200 && !(await waiting()); i++) await new Promise((resolve) => setTimeout(resolve, 25));
+      expect(await waiting(), 'ensureSharePartitions waits for the open insert').toBe(true);
+      await inserter.query('COMMIT');
+      expect(await ensuring).toEqual(['shares_p20310505']);
+    } finally {
+      inserter.release();
+    }
+    const where = await pool.query(`SELECT tableoid::regclass::text AS part FROM shares WHERE share_id = 'race1'`);
+    expect(where.rows).toEqual([{ part: 'shares_p20310505' }]);
+  });
 });
