@@ -21,7 +21,9 @@ import { checkSchema } from './store/migrations.js';
 import { isDatabaseUnavailableError } from './store/pg-errors.js';
 import { startSharePartitionMaintenance } from './store/partitions.js';
 import { HistoryWriter } from './store/history.js';
-import { InstanceLease } from './store/instance-lease.js';
+import { InstanceLease, type InstanceFigures } from './store/instance-lease.js';
+import { ConnectedWorkersPublisher } from './store/connected-workers.js';
+import { Cached, readPoolWideFigures, type PoolWideFigures } from './ops/api/pool-view.js';
 import { Notifier } from './ops/alerts/notifier.js';
 import { ShareWriter } from './store/share-writer.js';
 import { Spool } from './store/spool.js';
@@ -125,7 +127,8 @@ export async function startPool(
   let afterSchema = (): void => undefined;
   let stopped = false;
   let lease: InstanceLease | undefined;
-  let figures: (() => { connections: number; sharesPerSecond: number }) | undefined;
+  let figures: (() => InstanceFigures) | undefined;
+  let presence: ConnectedWorkersPublisher | undefined;
   // Assigned once everything is wired (the lease's onLost may call it only after that).
   let stop: () => Promise<void> = async () => undefined;
   const spoolDir = path.resolve(config.database.spoolDir, `instance-${config.instanceId}`);
@@ -192,9 +195,13 @@ export async function startPool(
     await writer.start({ replayInBackground: true, databaseReady: schemaOk });
     const database = db;
     const shareWriter = writer;
+    presence = new ConnectedWorkersPublisher({ db, instanceId: config.instanceId, logger: logger.child({ module: 'connected-workers' }) });
+    const workersPublisher = presence;
     afterSchema = () => {
       if (stopped) return;
       shareWriter.databaseReady();
+      // After the lease: the first write replaces the rows a previous holder of this id left.
+      workersPublisher.start();
       partitions = startSharePartitionMaintenance(database, { daysAhead: 7, retentionDays: config.database.shareRetentionDays, logger: logger.child({ module: 'partitions' }) });
       if (config.history.enabled) {
         const { intervalSeconds, ...historyOptions } = config.history;
@@ -284,6 +291,7 @@ export async function startPool(
     metrics,
     logger,
   });
+  if (presence) server.workerPresence = { online: (a, w, ip) => presence.added(a, w, ip), offline: (a, w, ip) => presence.removed(a, w, ip) };
   for (const { source } of auxSources) {
     source.on('work', (block) => {
       const job = jobs.onAuxWork(source.chain.name, { chain: source.chain, block });
@@ -311,6 +319,10 @@ export async function startPool(
   jobs.startRebroadcastTimer();
   await server.listen();
   writer?.releaseReplay();
+
+  // Pool-wide figures (every instance) from the database, kept a few seconds: /api/pool and the hashrate gauge.
+  const hashrateWindowSeconds = 600;
+  const poolWide = db ? ((cache: Cached<PoolWideFigures>) => () => cache.get())(new Cached(() => readPoolWideFigures(db!, hashrateWindowSeconds), 5000)) : undefined;
 
   let http: HttpServer | undefined;
   if (config.http.enabled) {
@@ -347,6 +359,9 @@ export async function startPool(
         ? {
             db,
             network: config.network,
+            instanceId: config.instanceId,
+            hashrateWindowSeconds,
+            poolWide,
             settings: {
               minPayoutThreshold: BigInt(config.payouts.minimumPayout),
               maxPayoutThreshold: BigInt(config.payouts.maxPayoutThreshold),
@@ -355,14 +370,7 @@ export async function startPool(
             stats: {
               poolSummary: () => {
                 const current = jobs.current;
-                const counts = server.stats();
-                const hashrate = shares.hashrate();
-                metrics.poolHashrate.set(hashrate);
                 return {
-                  hashrate,
-                  miners: counts.miners,
-                  workers: counts.workers,
-                  connections: counts.connections,
                   network: current ? { height: current.height, difficulty: networkDifficultyFromBits(current.template.bits) } : null,
                   feePercent: config.payouts.feePercent,
                   scheme: config.payouts.scheme.toUpperCase(),
@@ -375,17 +383,28 @@ export async function startPool(
         : undefined,
     });
   }
+  // Shares/s over ten-second samples: the lease reads the figures every second (connections moving at once).
   let lastCount = shares.acceptedCount;
   let lastAt = Date.now();
-  figures = () => {
+  let sharesPerSecond = 0;
+  const rateTimer = setInterval(() => {
     const now = Date.now();
-    const rate = now > lastAt ? ((shares.acceptedCount - lastCount) * 1000) / (now - lastAt) : 0;
+    sharesPerSecond = Math.round(((shares.acceptedCount - lastCount) * 100_000) / Math.max(1, now - lastAt)) / 100;
     lastCount = shares.acceptedCount;
     lastAt = now;
-    return { connections: server.stats().connections, sharesPerSecond: Math.round(rate * 100) / 100 };
+  }, 10_000);
+  rateTimer.unref();
+  figures = () => {
+    const counts = server.stats();
+    return { connections: counts.connections, workers: counts.workers, sharesPerSecond, hashrate: shares.hashrate() };
   };
-  const hashrateTimer = setInterval(() => metrics.poolHashrate.set(shares.hashrate()), 10_000);
+  const updateHashrateGauges = () => {
+    metrics.instanceHashrate.set(shares.hashrate());
+    poolWide?.().then((f) => metrics.poolHashrate.set(f.hashrate), () => undefined); // database away: the gauge keeps its last value
+  };
+  const hashrateTimer = setInterval(updateHashrateGauges, 10_000);
   hashrateTimer.unref();
+  updateHashrateGauges();
 
   logger.info({ network: config.network, stratum: server.boundPorts, http: http?.url, height: jobs.current?.height }, 'ltcpool is serving');
 
@@ -464,6 +483,7 @@ export async function startPool(
       stopped = true;
       logger.info('shutting down: asking miners to reconnect, flushing shares');
       clearInterval(hashrateTimer);
+      clearInterval(rateTimer);
       jobs.stopRebroadcastTimer();
       templates.stop();
       for (const { source } of auxSources) source.stop();
@@ -472,6 +492,7 @@ export async function startPool(
       await http?.close();
       // So is the instanceId: a successor on this host waits for it (instance.startWaitSeconds), and this
       // process no longer hands out work.
+      await presence?.stop();
       await lease?.release();
       await hasher.close?.();
       await blocks.drain();

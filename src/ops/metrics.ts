@@ -75,7 +75,12 @@ export function createMetrics(options: CreateMetricsOptions = {}) {
       help: 'Sum of the share difficulty of accepted shares (Scrypt diff1 = 0xffff*2^224); rate()*2^32/0xffff = hashes/s',
       registers,
     }),
-    poolHashrate: new Gauge({ name: 'ltcpool_pool_hashrate', help: 'Pool hashrate estimated from accepted shares, hashes per second', registers }),
+    poolHashrate: new Gauge({
+      name: 'ltcpool_pool_hashrate',
+      help: 'Pool-wide hashrate (every instance) from the shares table over the last 10 minutes, hashes per second: the same on every instance (aggregate with max, not sum)',
+      registers,
+    }),
+    instanceHashrate: new Gauge({ name: 'ltcpool_instance_hashrate', help: "This instance's hashrate from the shares it accepted, hashes per second (sum over instances = the pool)", registers }),
     blocksTotal: new Counter({
       name: 'ltcpool_blocks_total',
       help: `Block events by status (${BLOCK_COUNTER_STATUSES.join(', ')})`,

@@ -18,6 +18,10 @@ export class InstanceLeaseHeldError extends Error {
 export interface InstanceFigures {
   connections: number;
   sharesPerSecond: number;
+  /** Authorized workers on this instance's connections (011_scale_out). */
+  workers?: number;
+  /** This instance's hashrate from its accepted shares, hashes per second (011_scale_out). */
+  hashrate?: number;
 }
 
 export interface InstanceLeaseOptions {
@@ -50,6 +54,9 @@ function processAlive(pid: number): boolean {
 export class InstanceLease {
   readonly token = randomUUID();
   private timer: NodeJS.Timeout | undefined;
+  private watcher: NodeJS.Timeout | undefined;
+  /** The figures of the last heartbeat that reached the database. */
+  private written: InstanceFigures | undefined;
   private lost = false;
   private beating: Promise<void> | undefined;
   private readonly host: string;
@@ -86,7 +93,7 @@ export class InstanceLease {
        VALUES ($1, $2, $3, $4, now(), now(), $5)
        ON CONFLICT (instance_id) DO UPDATE SET token = EXCLUDED.token, host = EXCLUDED.host, pid = EXCLUDED.pid,
          started_at = now(), heartbeat_at = now(), lease_seconds = EXCLUDED.lease_seconds, released_at = NULL,
-         connections = 0, shares_per_second = 0
+         connections = 0, shares_per_second = 0, workers = 0, hashrate = 0
        WHERE l.released_at IS NOT NULL OR l.heartbeat_at < now() - make_interval(secs => l.lease_seconds)
        RETURNING instance_id`,
       [instanceId, this.token, this.host, this.pid, leaseSeconds],
@@ -107,7 +114,7 @@ export class InstanceLease {
     if (row.host === this.host && (row.pid === this.pid || !processAlive(row.pid))) {
       const res = await db.query(
         `UPDATE instance_leases SET token = $3, host = $4, pid = $5, started_at = now(), heartbeat_at = now(), lease_seconds = $6,
-           released_at = NULL, connections = 0, shares_per_second = 0
+           released_at = NULL, connections = 0, shares_per_second = 0, workers = 0, hashrate = 0
          WHERE instance_id = $1 AND token = $2`,
         [instanceId, row.token, this.token, this.host, this.pid, leaseSeconds],
       );
@@ -120,13 +127,22 @@ export class InstanceLease {
     throw new InstanceLeaseHeldError({ instanceId, host: row.host, pid: row.pid, heartbeatAt: row.heartbeat_at, ageSeconds: row.age, leaseSeconds: row.lease_seconds });
   }
 
-  /** Heartbeats every leaseSeconds / 3 with the instance's figures. */
+  /**
+   * Heartbeats every leaseSeconds / 3 with the instance's figures, and within a second when its connections or
+   * workers changed (the pool-wide views sum them: they must not lag a whole heartbeat period).
+   */
   start(): void {
     const intervalMs = Math.max(100, (this.options.leaseSeconds * 1000) / 3);
-    this.timer = setInterval(() => {
+    const beat = () => {
       this.beating ??= this.heartbeat().finally(() => (this.beating = undefined));
-    }, intervalMs);
+    };
+    this.timer = setInterval(beat, intervalMs);
     this.timer.unref();
+    this.watcher = setInterval(() => {
+      const f = this.options.figures?.();
+      if (f && this.written && (f.connections !== this.written.connections || (f.workers ?? 0) !== (this.written.workers ?? 0))) beat();
+    }, Math.min(1000, intervalMs));
+    this.watcher.unref();
   }
 
   async heartbeat(): Promise<void> {
@@ -135,11 +151,14 @@ export class InstanceLease {
     const f = figures?.() ?? { connections: 0, sharesPerSecond: 0 };
     try {
       const res = await db.query(
-        `UPDATE instance_leases SET heartbeat_at = now(), connections = $3, shares_per_second = $4
+        `UPDATE instance_leases SET heartbeat_at = now(), connections = $3, shares_per_second = $4, workers = $5, hashrate = $6
          WHERE instance_id = $1 AND token = $2 AND released_at IS NULL`,
-        [instanceId, this.token, f.connections, f.sharesPerSecond],
+        [instanceId, this.token, f.connections, f.sharesPerSecond, f.workers ?? 0, f.hashrate ?? 0],
       );
-      if (res.rowCount === 1) return;
+      if (res.rowCount === 1) {
+        this.written = f;
+        return;
+      }
       const now = await db.query<LeaseRow>('SELECT host, pid FROM instance_leases WHERE instance_id = $1', [instanceId]);
       const holder = now.rows[0] ?? { host: '(none)', pid: 0 };
       this.lost = true;
@@ -154,12 +173,14 @@ export class InstanceLease {
   /** Clean shutdown: the row stays (for /api/instances) but is free at once. */
   async release(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    if (this.watcher) clearInterval(this.watcher);
     this.timer = undefined;
+    this.watcher = undefined;
     await this.beating;
     if (this.lost) return;
     const { db, instanceId, logger } = this.options;
     try {
-      await db.query('UPDATE instance_leases SET released_at = now(), connections = 0, shares_per_second = 0 WHERE instance_id = $1 AND token = $2', [instanceId, this.token]);
+      await db.query('UPDATE instance_leases SET released_at = now(), connections = 0, shares_per_second = 0, workers = 0, hashrate = 0 WHERE instance_id = $1 AND token = $2', [instanceId, this.token]);
     } catch (error) {
       logger.warn({ err: error, instanceId }, 'instance lease not released (it expires on its own)');
     }
@@ -177,17 +198,19 @@ export interface InstanceRow {
   releasedAt: string | null;
   connections: number;
   sharesPerSecond: number;
+  workers: number;
+  hashrate: number;
 }
 
 /** Every lease row, live or not, for /api/instances. */
 export async function listInstances(db: { query(text: string, values?: unknown[]): Promise<{ rows: any[] }> }): Promise<InstanceRow[]> {
   const res: { rows: Array<{
     instance_id: number; host: string; pid: number; started_at: Date; heartbeat_at: Date; age: number; live: boolean; released_at: Date | null;
-    connections: number; shares_per_second: number;
+    connections: number; shares_per_second: number; workers: number; hashrate: number;
   }> } = await db.query(
     `SELECT instance_id, host, pid, started_at, heartbeat_at, extract(epoch FROM now() - heartbeat_at)::float8 AS age,
             (released_at IS NULL AND heartbeat_at >= now() - make_interval(secs => lease_seconds)) AS live,
-            released_at, connections, shares_per_second
+            released_at, connections, shares_per_second, workers, hashrate
      FROM instance_leases ORDER BY instance_id`,
   );
   return res.rows.map((r) => ({
@@ -201,5 +224,7 @@ export async function listInstances(db: { query(text: string, values?: unknown[]
     releasedAt: r.released_at?.toISOString() ?? null,
     connections: r.connections,
     sharesPerSecond: r.shares_per_second,
+    workers: r.workers,
+    hashrate: r.hashrate,
   }));
 }

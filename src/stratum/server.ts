@@ -93,6 +93,8 @@ export class StratumServer {
   private readonly portEnvironments = new Map<ListenPort, SessionEnvironment>();
   readonly boundPorts: number[] = [];
   readonly bans: BanList;
+  /** Told of every worker authorised on a connection and of its end (connected_workers, for pool-wide views). */
+  workerPresence: { online(address: string, worker: string, ip: string): void; offline(address: string, worker: string, ip: string): void } | undefined;
 
   constructor(private readonly options: StratumServerOptions) {
     this.hooks = {
@@ -442,6 +444,7 @@ export class StratumServer {
       const set = this.sessionsPerAddress.get(address);
       if (set?.delete(session) && set.size === 0) this.sessionsPerAddress.delete(address);
     }
+    if (this.workerPresence) for (const w of session.workers()) this.workerPresence.offline(w.address, w.worker, session.ip);
     for (const address of session.workerAddresses()) {
       this.workerTotal--;
       const left = (this.workersPerAddress.get(address) ?? 1) - 1;
@@ -460,6 +463,10 @@ export class StratumServer {
     }
     this.workerTotal++;
     this.workersPerAddress.set(address, (this.workersPerAddress.get(address) ?? 0) + 1);
+    if (this.workerPresence && this.sessions.has(session)) {
+      const added = session.workers().at(-1); // the worker just added is the session's last one
+      if (added) this.workerPresence.online(added.address, added.worker, session.ip);
+    }
     this.updateGauges();
   }
 

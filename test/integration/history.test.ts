@@ -177,7 +177,7 @@ describe('hashrate history against PostgreSQL', () => {
     await new HistoryWriter({ pool, recomputeMinutes: 60, effortSettleSeconds: 60 }).tick();
     const server: HttpServer = await startHttpServer({
       port: 0, readiness: [], registry: createMetrics({ defaultMetrics: false }).registry,
-      api: { db: pool, network: 'regtest', stats: { poolSummary: () => ({ hashrate: 0, miners: 0, workers: 0, connections: 0, network: null, feePercent: 1, scheme: 'PPLNS' }) } },
+      api: { db: pool, network: 'regtest', stats: { poolSummary: () => ({ network: null, feePercent: 1, scheme: 'PPLNS' }) } },
     });
     try {
       const blocks = await json(`${server.url}/api/blocks`);

@@ -189,7 +189,7 @@ describe('PPS on regtest + PostgreSQL', () => {
     const gauge = async () => (await metrics.payoutsReserveBreached.get()).values[0]?.value;
     const http = await startHttpServer({
       port: 0, readiness: [], dashboard: false, registry: metrics.registry,
-      api: { db, network: 'regtest', stats: { poolSummary: () => ({ hashrate: 0, miners: 0, workers: 0, connections: 0, network: null, feePercent: 2, scheme: 'PPS' }) } },
+      api: { db, network: 'regtest', stats: { poolSummary: () => ({ network: null, feePercent: 2, scheme: 'PPS' }) } },
     });
     const status = async () => (await fetch(`${http.url}/api/payouts/status`)).json() as Promise<{ scheme: string; paused: boolean; reason: string | null; headroomLitoshis: string; reserveLitoshis: string; pool: { luckLitoshis: string } }>;
     try {

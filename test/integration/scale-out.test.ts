@@ -199,6 +199,23 @@ describe('scale-out behind HAProxy', () => {
       await waitFor('HAProxy marks the killed instance down', async () => (await haproxyServers(stats)).get('pool1')?.startsWith('DOWN'), 10_000, 200);
       const beforeMore = miners.reduce((n, m) => n + m.accepted, 0);
       await waitFor('mining goes on', () => miners.reduce((n, m) => n + m.accepted, 0) >= beforeMore + 6, 20_000);
+
+      // The pool API answers alike through each instance: pool-wide figures from the database, not the serving
+      // process's memory (each survivor holds only some of the miners).
+      await Promise.all(miners.map((m) => m.stopMining()));
+      const survivorIds = [1, 2, 3].filter((id) => id !== victimId);
+      const survivors = survivorIds.map((id) => instances[id - 1]);
+      const held = survivorIds.map((id) => miners.filter((m) => instanceOf(m.extranonce1) === id).length);
+      expect(held.every((n) => n < miners.length), `each survivor holds only some miners (${held})`).toBe(true);
+      let answers: PoolAnswer[] = [];
+      await waitFor('every instance gives the same pool totals', async () => {
+        answers = await Promise.all(survivors.map((i) => poolAnswer(i.httpPort, address)));
+        return answers.every((a) => a.workers === miners.length && JSON.stringify(comparable(a)) === JSON.stringify(comparable(answers[0])));
+      }, 20_000, 250);
+      expect(answers[0]).toMatchObject({ miners: 1, workers: miners.length, online: miners.map((_, i) => `ha${i}`) });
+      for (const a of answers) expect(a.hashrate / answers[0].hashrate, 'hashrate from the same shares (read up to a cache period apart)').toBeCloseTo(1, 0);
+      expect(answers[0].hashrate).toBeGreaterThan(0);
+      console.log(`scale-out: /api/pool through instances ${survivorIds}: ${JSON.stringify(comparable(answers[0]))}`);
     } finally {
       for (const m of miners) await m.close();
       await haproxy.stop();
@@ -217,6 +234,21 @@ describe('scale-out behind HAProxy', () => {
     expect(new Set(acknowledged.map((id) => Number(id.split(':')[0]))), 'shares from every instance').toEqual(new Set([1, 2, 3]));
   }, 180_000);
 });
+
+interface PoolAnswer { hashrate: number; miners: number; workers: number; connections: number; instances: number; blocks: unknown; online: string[] }
+
+/** /api/pool and the miner page's online workers of `address`, through one instance's HTTP port. */
+async function poolAnswer(httpPort: number, address: string): Promise<PoolAnswer> {
+  const pool = await (await fetch(`http://127.0.0.1:${httpPort}/api/pool`)).json() as Omit<PoolAnswer, 'online'> & { blocks: { counts: unknown } };
+  const miner = await (await fetch(`http://127.0.0.1:${httpPort}/api/miners/${address}`)).json() as { workers: Array<{ name: string; online: boolean }> };
+  return {
+    hashrate: pool.hashrate, miners: pool.miners, workers: pool.workers, connections: pool.connections, instances: pool.instances,
+    blocks: pool.blocks.counts, online: miner.workers.filter((w) => w.online).map((w) => w.name).sort(),
+  };
+}
+
+/** Everything but the hashrate, which moves with the time of the reading. */
+const comparable = ({ hashrate: _h, ...rest }: PoolAnswer) => rest;
 
 function writeFile(file: string, text: string): string {
   fs.writeFileSync(file, text);

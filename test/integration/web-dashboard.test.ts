@@ -54,6 +54,8 @@ describe.skipIf(!CHROMIUM)('dashboard in headless Chromium', () => {
     await waitFor('rig-b gone from the pool', () => !pool.server.connectedWorkers(MINER).some((w) => w.worker === 'rig-b'), 10_000);
     await new Promise((r) => setTimeout(r, 500)); // the last shares commit
     await pool.history!.tick();
+    // The overview's figures are pool-wide, from the database (written within a second, read through a cache of a few seconds).
+    await waitFor('rig-b gone from the pool-wide figures', async () => ((await (await fetch(`${pool.httpUrl}/api/pool`)).json()) as { workers: number }).workers === 1, 15_000);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],

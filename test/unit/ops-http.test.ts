@@ -31,6 +31,8 @@ function fakeDb() {
       if (/FROM workers/.test(text)) {
         return { rows: [{ name: 'rig1', lastSeen: NOW, shares: 10, difficultySum: 600, lastShareAt: NOW }, { name: 'rig2', lastSeen: NOW, shares: 0, difficultySum: 0, lastShareAt: null }] };
       }
+      if (/FROM instance_leases l WHERE/.test(text)) return { rows: [{ instances: 2, connections: 4, workers: 3, miners: 2, d: 600, observed: 900 }] };
+      if (/FROM connected_workers/.test(text)) return { rows: values[0] === KNOWN_MINER ? [{ worker: 'rig2', ip: '192.0.2.7' }] : [] };
       if (/FROM balances/.test(text)) return { rows: [{ balanceLitoshis: '123', immatureLitoshis: '5', pendingLitoshis: '0', paidLitoshis: '456' }] };
       if (/FROM payments/.test(text)) return { rows: [{ id: '7', address: KNOWN_MINER, amountLitoshis: '456', status: 'sent', txid: 'cd'.repeat(32), createdAt: NOW, updatedAt: NOW }] };
       throw new Error(`fake db: unexpected query ${text}`);
@@ -58,7 +60,7 @@ describe('ops http server', () => {
     network: 'regtest',
     hashrateWindowSeconds: 600,
     stats: {
-      poolSummary: () => ({ hashrate: 1.5e6, miners: 2, workers: 3, connections: 4, network: { height: 433, difficulty: 0.5 }, feePercent: 1, scheme: 'PPLNS' }),
+      poolSummary: () => ({ network: { height: 433, difficulty: 0.5 }, feePercent: 1, scheme: 'PPLNS' }),
     },
   };
   let server: HttpServer;
@@ -147,6 +149,8 @@ describe('ops http server', () => {
     const body = res.json();
     expect(body.address).toBe(KNOWN_MINER);
     expect(body.workers.map((w: { name: string }) => w.name)).toEqual(['rig1', 'rig2']);
+    // online: connected to any live instance (connected_workers), not only to the serving one
+    expect(body.workers.map((w: { online: boolean }) => w.online)).toEqual([false, true]);
     expect(body.workers[0].hashrate).toBeCloseTo((600 * HASHES_PER_SHARE_DIFF1) / 600, 6);
     expect(body.workers[1].hashrate).toBe(0);
     expect(body.hashrate).toBeCloseTo(HASHES_PER_SHARE_DIFF1 * 1, 6);
@@ -163,7 +167,9 @@ describe('ops http server', () => {
     const res = await get(server, '/api/pool');
     expect(res.status).toBe(200);
     const body = res.json();
-    expect(body).toMatchObject({ hashrate: 1.5e6, miners: 2, workers: 3, connections: 4, feePercent: 1, scheme: 'PPLNS' });
+    // pool-wide, from the database (every instance): 600 difficulty over the 600 s window
+    expect(body).toMatchObject({ miners: 2, workers: 3, connections: 4, instances: 2, feePercent: 1, scheme: 'PPLNS' });
+    expect(body.hashrate).toBeCloseTo(HASHES_PER_SHARE_DIFF1, 6);
     expect(body.network).toMatchObject({ height: 433, difficulty: 0.5 });
     expect(body.network.hashrate).toBeCloseTo((0.5 * 2 ** 48) / 0xffff / 150, 3);
     expect(body.blocks.counts).toMatchObject({ confirmed: 3, orphaned: 1, candidate: 0 });
@@ -206,7 +212,7 @@ describe('ops http server when the database fails', () => {
       port: 0,
       readiness: [],
       registry: createMetrics({ defaultMetrics: false }).registry,
-      api: { db: failing, network: 'regtest', stats: { poolSummary: () => ({ hashrate: 0, miners: 0, workers: 0, connections: 0, network: null, feePercent: 0, scheme: 'PPLNS' }) } },
+      api: { db: failing, network: 'regtest', stats: { poolSummary: () => ({ network: null, feePercent: 0, scheme: 'PPLNS' }) } },
     });
     try {
       const res = await get(server, '/api/blocks');

@@ -11,6 +11,7 @@ const CONVENTION_METRICS: [string, 'gauge' | 'counter' | 'histogram', string[]][
   ['ltcpool_share_rejects_total', 'counter', ['reason']],
   ['ltcpool_accepted_difficulty_total', 'counter', []],
   ['ltcpool_pool_hashrate', 'gauge', []],
+  ['ltcpool_instance_hashrate', 'gauge', []],
   ['ltcpool_blocks_total', 'counter', ['status']],
   ['ltcpool_network_difficulty', 'gauge', []],
   ['ltcpool_network_height', 'gauge', []],

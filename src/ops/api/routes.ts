@@ -4,6 +4,7 @@ import { HttpError } from './errors.js';
 import { networkHashrate } from './hashrate.js';
 import { HISTORY_RANGES, type HistoryRange, minerHistory, poolHistory } from './history.js';
 import { BLOCK_STATUSES, type BlockStatus } from '../../store/blocks.js';
+import { Cached, connectedWorkersPoolWide, readPoolWideFigures } from './pool-view.js';
 import { blockCountsByStatus, findMiner, withChainConfirmations, hasShares, minerBalance, payoutStatus, recentBlocks, recentPayments, workerStats } from './queries.js';
 import { settingsRoutes } from './settings.js';
 import { listInstances } from '../../store/instance-lease.js';
@@ -22,17 +23,20 @@ const addressParams = { type: 'object', properties: { address: addressSchema }, 
 export function apiRoutes(deps: ApiDeps): FastifyPluginAsync {
   const validateAddress = deps.validateAddress ?? ((address: string) => void decodeAddress(address, deps.network));
   const windowSeconds = deps.hashrateWindowSeconds ?? 600;
+  const poolWide = deps.poolWide ?? ((cache) => () => cache.get())(new Cached(() => readPoolWideFigures(deps.db, windowSeconds), 5000));
 
   return async (app: FastifyInstance) => {
     app.get('/pool', async () => {
       const summary = deps.stats.poolSummary();
-      const [counts, stored] = await Promise.all([blockCountsByStatus(deps.db), recentBlocks(deps.db, LAST_BLOCKS_ON_POOL_PAGE)]);
+      const [wide, counts, stored] = await Promise.all([poolWide(), blockCountsByStatus(deps.db), recentBlocks(deps.db, LAST_BLOCKS_ON_POOL_PAGE)]);
       const last = withChainConfirmations(stored, summary.network?.height);
+      // Pool-wide (every instance, from the database): the same answer whichever instance serves the request.
       return {
-        hashrate: summary.hashrate,
-        miners: summary.miners,
-        workers: summary.workers,
-        connections: summary.connections,
+        hashrate: wide.hashrate,
+        miners: wide.miners,
+        workers: wide.workers,
+        connections: wide.connections,
+        instances: wide.instances,
         network: summary.network && { ...summary.network, hashrate: networkHashrate(summary.network.difficulty) },
         feePercent: summary.feePercent,
         scheme: summary.scheme,
@@ -83,13 +87,14 @@ export function apiRoutes(deps: ApiDeps): FastifyPluginAsync {
         checkAddress(address);
         const miner = await findMiner(deps.db, address);
         if (!miner && !(await hasShares(deps.db, address))) throw new HttpError(404, `unknown miner ${address}`);
-        const [known, balance, payments] = await Promise.all([
+        const [known, balance, payments, online] = await Promise.all([
           workerStats(deps.db, address, windowSeconds),
           minerBalance(deps.db, address),
           recentPayments(deps.db, PAYMENTS_ON_MINER_PAGE, address),
+          connectedWorkersPoolWide(deps.db, address, { instanceId: deps.instanceId, connectedWorkers: deps.stats.connectedWorkers?.bind(deps.stats) }),
         ]);
-        // online = a connection with this worker authorised now; connected workers without a share yet are listed too
-        const connected = new Set((deps.stats.connectedWorkers?.(address) ?? []).map((c) => c.worker));
+        // online = a connection to any instance with this worker authorised now; connected workers without a share yet are listed too
+        const connected = new Set(online.map((c) => c.worker));
         const workers = known.map((w) => ({ ...w, online: connected.has(w.name) }));
         for (const name of connected) {
           if (!known.some((w) => w.name === name)) workers.push({ name, hashrate: 0, shares: 0, difficultySum: 0, lastShareAt: null, lastSeen: null, online: true });

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { checkTargetUrl, normalizeIp } from '../alerts/targets.js';
 import { HttpError } from './errors.js';
+import { connectedWorkersPoolWide } from './pool-view.js';
 import type { ApiDeps, SqlQueryable } from './types.js';
 
 /**
@@ -88,9 +89,12 @@ const bodySchema = {
 
 /** Registers GET/POST /miners/:address/settings inside the /api plugin. */
 export function settingsRoutes(app: FastifyInstance, deps: ApiDeps, policy: SettingsPolicy, checkAddress: (address: string) => void, addressParams: object): void {
-  const authorised = (request: FastifyRequest, address: string): boolean => {
+  // A worker connected to any instance counts: behind a balancer the dashboard request and the miner's
+  // connection rarely reach the same instance.
+  const authorised = async (request: FastifyRequest, address: string): Promise<boolean> => {
     const ip = normalizeIp(request.ip);
-    return (deps.stats.connectedWorkers?.(address) ?? []).some((w) => normalizeIp(w.ip) === ip);
+    const online = await connectedWorkersPoolWide(deps.db, address, { instanceId: deps.instanceId, connectedWorkers: deps.stats.connectedWorkers?.bind(deps.stats) });
+    return online.some((w) => normalizeIp(w.ip) === ip);
   };
   const view = (address: string, s: MinerSettings, canEdit: boolean) => ({
     address,
@@ -108,7 +112,7 @@ export function settingsRoutes(app: FastifyInstance, deps: ApiDeps, policy: Sett
   app.get<{ Params: { address: string } }>('/miners/:address/settings', { schema: { params: addressParams } }, async (request) => {
     const { address } = request.params;
     checkAddress(address);
-    return view(address, await readMinerSettings(deps.db, address), authorised(request, address));
+    return view(address, await readMinerSettings(deps.db, address), await authorised(request, address));
   });
 
   app.post<{ Params: { address: string }; Body: SettingsBody }>(
@@ -127,7 +131,7 @@ export function settingsRoutes(app: FastifyInstance, deps: ApiDeps, policy: Sett
     async (request) => {
       const { address } = request.params;
       checkAddress(address);
-      if (!authorised(request, address)) {
+      if (!(await authorised(request, address))) {
         throw new HttpError(403, `settings of ${address} can be changed only from an IP address with a worker of that address connected now; this request came from ${normalizeIp(request.ip)}`);
       }
       const body = request.body ?? {};

@@ -3,14 +3,11 @@ import type { SqlQueryable } from './readiness.js';
 
 export type { SqlQueryable };
 
-/** Live, in-memory figures the stratum layer knows better than the database. */
+/**
+ * What the serving instance knows itself and every instance knows alike (its template, its configuration).
+ * Hashrate, miners, workers and connections are pool-wide figures from the database (pool-view.ts), never this.
+ */
 export interface PoolSummary {
-  /** Hashes per second, from recently accepted share difficulty (see hashrate.ts). */
-  hashrate: number;
-  /** Distinct payout addresses with an authorized worker. */
-  miners: number;
-  workers: number;
-  connections: number;
   /** null until the first block template arrived. */
   network: { height: number; difficulty: number } | null;
   /** Pool fee in percent of the block reward (1 = 1 %). */
@@ -23,7 +20,10 @@ export interface PoolSummary {
 
 export interface PoolStatsProvider {
   poolSummary(): PoolSummary;
-  /** Workers of the address connected now and their IPs; without it every worker shows offline. */
+  /**
+   * Workers of the address connected to this instance now and their IPs (exact, no write delay); the other
+   * instances' come from connected_workers. Without it, only the table counts.
+   */
   connectedWorkers?(address: string): { worker: string; ip: string }[];
 }
 
@@ -36,6 +36,10 @@ export interface ApiDeps {
   validateAddress?: (address: string) => void;
   /** Limits for per-miner settings (/api/miners/:address/settings). Default: 0.1 LTC .. 1000 LTC, public targets only. */
   settings?: import('./settings.js').SettingsPolicy;
-  /** Window for per-worker hashrate on /api/miners/:address. Default 600 s. */
+  /** Window for per-worker hashrate on /api/miners/:address and the pool's on /api/pool. Default 600 s. */
   hashrateWindowSeconds?: number;
+  /** The serving instance's id: its own connected workers come from `stats.connectedWorkers`, not the table. */
+  instanceId?: number;
+  /** Pool-wide figures for /api/pool (cached). Default: read from `db` and kept 5 s. */
+  poolWide?: () => Promise<import('./pool-view.js').PoolWideFigures>;
 }
