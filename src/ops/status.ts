@@ -33,7 +33,14 @@ export interface StatusReport {
   miners: number;
   workers: number;
   hashrate: number;
-  lastBlock: { height: number; status: string; foundAt: Date; effort: number | null; confirmations: number } | null;
+  /**
+   * confirmations: from the node (getblockheader) when it answered, else the count the last payout run stored
+   * (confirmationsFrom says which; storedBecause why the node's count is missing). -1 = not in the node's best chain.
+   */
+  lastBlock: {
+    height: number; hash: string; status: string; foundAt: Date; effort: number | null; confirmations: number;
+    confirmationsFrom: 'chain' | 'stored'; storedBecause?: string;
+  } | null;
   blocks: Record<string, number>;
   payouts: { owed: bigint; paid: bigint; pending: bigint; lastPaymentAt: Date | null } | null;
   notifications: { pending: number; failed: number } | null;
@@ -71,6 +78,22 @@ async function endpointStatus(url: string, timeoutMs: number): Promise<InstanceS
   }
 }
 
+/**
+ * A block's confirmations as the node counts them now. The blocks table's count is only written by payout runs
+ * (0 for a new block until then), so it is the fallback, said so.
+ */
+async function chainConfirmations(config: Config, hash: string): Promise<{ confirmations: number; confirmationsFrom: 'chain' } | { confirmationsFrom: 'stored'; storedBecause: string }> {
+  const rpc = new RpcClient({ url: config.node.rpcUrl, cookieFile: config.node.cookieFile, timeoutMs: 3000 });
+  try {
+    const header = await rpc.call<{ confirmations: number }>('getblockheader', [hash, true]);
+    return { confirmations: header.confirmations, confirmationsFrom: 'chain' };
+  } catch (error) {
+    return { confirmationsFrom: 'stored', storedBecause: `node: ${(error as Error).message}` };
+  } finally {
+    rpc.close?.();
+  }
+}
+
 export async function gatherStatus(config: Config, options: { db?: pg.Pool; urls?: string[]; now?: Date } = {}): Promise<StatusReport> {
   const now = options.now ?? new Date();
   const urls = options.urls?.length ? options.urls : config.http.enabled ? [`http://${config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host}:${config.http.port}`] : [];
@@ -101,7 +124,7 @@ export async function gatherStatus(config: Config, options: { db?: pg.Pool; urls
       const [instances, recent, last, counts, paid, notes] = await Promise.all([
         db.query(`SELECT instance_id AS id, count(*)::int AS shares, max(time) AS "lastShareAt" FROM shares WHERE time >= $1 GROUP BY 1 ORDER BY 1`, [since]),
         db.query(`SELECT count(DISTINCT address)::int AS miners, count(DISTINCT (address, worker))::int AS workers, coalesce(sum(difficulty), 0)::float8 AS d FROM shares WHERE time >= $1`, [since]),
-        db.query(`SELECT b.height, b.status, b.created_at AS "foundAt", b.confirmations, e.effort FROM blocks b LEFT JOIN block_effort e ON e.block_id = b.id
+        db.query(`SELECT b.height, b.hash, b.status, b.created_at AS "foundAt", b.confirmations, e.effort FROM blocks b LEFT JOIN block_effort e ON e.block_id = b.id
                    WHERE b.status <> 'rejected' AND b.chain = 'litecoin' ORDER BY b.created_at DESC, b.id DESC LIMIT 1`),
         db.query(`SELECT status, count(*)::int AS n FROM blocks WHERE chain = 'litecoin' GROUP BY 1`),
         db.query(`SELECT coalesce(sum(amount) FILTER (WHERE status = 'sent'), 0)::text AS paid, coalesce(sum(amount) FILTER (WHERE status = 'pending'), 0)::text AS pending,
@@ -113,7 +136,7 @@ export async function gatherStatus(config: Config, options: { db?: pg.Pool; urls
       report.miners = recent.rows[0].miners;
       report.workers = recent.rows[0].workers;
       report.hashrate = hashrateFromDifficulty(recent.rows[0].d, WINDOW_SECONDS);
-      report.lastBlock = last.rows[0] ?? null;
+      report.lastBlock = last.rows[0] ? { ...last.rows[0], ...(await chainConfirmations(config, last.rows[0].hash)) } : null;
       report.blocks = Object.fromEntries(counts.rows.map((r) => [r.status, r.n]));
       report.payouts = { owed: await owedLitoshis(db), paid: BigInt(paid.rows[0].paid), pending: BigInt(paid.rows[0].pending), lastPaymentAt: paid.rows[0].last };
       report.notifications = notes.rows[0];
@@ -134,6 +157,11 @@ function ago(date: Date | null | undefined, now: Date): string {
   return s < 120 ? `${s} s ago` : s < 7200 ? `${Math.round(s / 60)} min ago` : s < 172_800 ? `${Math.round(s / 3600)} h ago` : `${Math.round(s / 86_400)} d ago`;
 }
 
+function formatConfirmations(block: NonNullable<StatusReport['lastBlock']>): string {
+  if (block.confirmationsFrom === 'stored') return `${block.confirmations} confirmations as of the last payout run (${block.storedBecause})`;
+  return block.confirmations < 0 ? 'not in the best chain' : `${block.confirmations} confirmations`;
+}
+
 export function formatStatus(r: StatusReport, config: Pick<Config, 'network' | 'instanceId'>): string {
   const lines: string[] = [];
   const pad = (label: string) => `${label}:`.padEnd(14);
@@ -150,7 +178,7 @@ export function formatStatus(r: StatusReport, config: Pick<Config, 'network' | '
   lines.push(`${pad('hashrate')}${formatHashrate(r.hashrate)}`);
   const counts = Object.entries(r.blocks).map(([s, n]) => `${n} ${s}`).join(', ');
   lines.push(`${pad('last block')}${r.lastBlock
-    ? `${r.lastBlock.height} ${r.lastBlock.status}, ${ago(r.lastBlock.foundAt, r.time)}, ${r.lastBlock.confirmations} confirmations, effort ${r.lastBlock.effort === null ? '—' : `${(r.lastBlock.effort * 100).toFixed(1)} %`}`
+    ? `${r.lastBlock.height} ${r.lastBlock.status}, ${ago(r.lastBlock.foundAt, r.time)}, ${formatConfirmations(r.lastBlock)}, effort ${r.lastBlock.effort === null ? '—' : `${(r.lastBlock.effort * 100).toFixed(1)} %`}`
     : 'none yet'}${counts ? `  (all: ${counts})` : ''}`);
   lines.push(`${pad('payouts')}${r.payouts
     ? `owed ${formatLtc(r.payouts.owed.toString())}, paid ${formatLtc(r.payouts.paid.toString())}, pending ${formatLtc(r.payouts.pending.toString())}, last payment ${ago(r.payouts.lastPaymentAt, r.time)}`

@@ -187,17 +187,26 @@ describe('ltcpool status', () => {
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
     const closedPort = (closed.address() as AddressInfo).port;
     await new Promise((r) => closed.close(r));
+    // The last block: a real chain block 5 below the tip, stored with 0 confirmations as a new block is until a
+    // payout run. Status shows the node's count (it showed the stored 0).
+    const tip = await node.rpc<number>('getblockcount');
+    const lastHash = await node.rpc<string>('getblockhash', [tip - 5]);
+    await pool.db!.query(`INSERT INTO blocks (height, hash, prev_hash, status, finder, reward_litoshis, share_difficulty, network_difficulty, block_hex, created_at)
+                    VALUES ($1, $2, '00', 'accepted', $3, 1, 1, 1, '', now() + interval '1 hour')
+                    ON CONFLICT (hash) DO UPDATE SET status = 'accepted', confirmations = 0, created_at = EXCLUDED.created_at`, [tip - 5, lastHash, MINER]);
     const report = await gatherStatus(pool.config, { db: pool.db, urls: [pool.httpUrl!, `http://127.0.0.1:${closedPort}`] });
+    const chainCount = (await node.rpc<{ confirmations: number }>('getblockheader', [lastHash])).confirmations;
+    expect(report.lastBlock).toMatchObject({ hash: lastHash, confirmationsFrom: 'chain' });
+    expect(report.lastBlock!.confirmations).toBeGreaterThanOrEqual(6);
+    expect(report.lastBlock!.confirmations).toBeLessThanOrEqual(chainCount);
     expect(report.database.ok).toBe(true);
     expect(report.payouts!.paid).toBe(123_456_789n + 5_000_000n);
-    expect(report.lastBlock).not.toBeNull();
     expect(report.endpoints[0].error).toBeUndefined();
     expect(report.endpoints[0].templateAgeSeconds).toBeGreaterThanOrEqual(0);
     expect(report.endpoints[1].error).toMatch(/ECONNREFUSED/);
     const text = formatStatus(report, pool.config);
     expect(text).toMatch(/^payouts: +owed .* LTC, paid 1\.28456789 LTC, pending 0\.00000000 LTC, last payment \d+ s ago$/m);
-    // the pool's own regtest blocks may be out-raced by a sibling (about half of all hashes are blocks here): any stored status
-    expect(text).toMatch(/^last block: +\d+ (candidate|submitted|accepted|rejected|confirmed|orphaned), /m);
+    expect(text).toMatch(new RegExp(`^last block: +${tip - 5} accepted, \\d+ s ago, ${report.lastBlock!.confirmations} confirmations, effort `, 'm'));
     expect(text).toMatch(/^wallet: +(\d+\.\d{8} LTC spendable|UNREACHABLE)/m);
     expect(text).toContain(`http://127.0.0.1:${closedPort} UNREACHABLE`);
     expect(text.split('\n').length).toBeLessThanOrEqual(24);

@@ -76,6 +76,14 @@ describe('operations endpoints over HTTP during a regtest run', () => {
       const blocks = await get('/api/blocks?limit=50');
       return blocks.body.blocks.some((b: { hash: string; status: string }) => b.hash === block.hash && b.status === 'accepted');
     }, 10_000);
+    // Its confirmations come from the chain (the stored count stays 0 until a payout run): two more blocks on top.
+    await node.mine(2, await node.newAddress());
+    const nodeCount = (await node.rpc<{ confirmations: number }>('getblockheader', [block.hash])).confirmations;
+    expect(nodeCount).toBeGreaterThanOrEqual(3);
+    await waitFor("the node's confirmations in /api/blocks", async () => {
+      const listed = (await get('/api/blocks?limit=50')).body.blocks.find((b: { hash: string }) => b.hash === block.hash);
+      return listed.confirmations === nodeCount;
+    }, 10_000);
     const summary = await get('/api/pool');
     expect(summary.status).toBe(200);
     expect(summary.body.scheme).toBe('PPLNS');
