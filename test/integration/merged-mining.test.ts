@@ -18,6 +18,7 @@ import { serializeHeader } from '../../src/work/header.js';
 import { NodeScryptHasher } from '../../src/work/scrypt.js';
 import { startRegtest, type RegtestNode } from '../harness/litecoind.js';
 import { startPostgres, type TestDatabase } from '../harness/postgres.js';
+import { creditTotals, expectedPplnsCredits } from '../support/payouts.js';
 import { metricValue, startTestPool, waitFor, type TestPool } from '../support/pool.js';
 
 const found = findDogecoind();
@@ -25,6 +26,10 @@ const skipReason = 'missing' in found ? found.missing : undefined;
 if (skipReason) console.warn(`merged-mining integration tests SKIPPED: ${skipReason}`);
 
 const minerAddress = 'rltc1qc25zkuslfurlm2p408py7lv2hm8e4cvll726mg';
+// A second miner who gives no Dogecoin address at first: its DOGE credit waits on this Litecoin address
+// (hash160 of 'ltcpool quiet miner', in no wallet).
+const quietMinerAddress = 'rltc1qk9czs7endxwlwed268thdg4nsvqyqq5zfzt63z';
+const WINDOW_FACTOR = 20;
 
 describe.skipIf(skipReason !== undefined)(`merged mining: real litecoind (MWEB) + real dogecoind${skipReason ? ` — SKIPPED: ${skipReason}` : ''}`, () => {
   let node: RegtestNode;
@@ -59,10 +64,13 @@ describe.skipIf(skipReason !== undefined)(`merged mining: real litecoind (MWEB) 
 
   it('one share stream makes >= 3 Litecoin blocks and >= 3 Dogecoin blocks on dogecoind best chain, paying the configured address', async () => {
     const miner = new TestMiner({ host: '127.0.0.1', port: pool.stratumPort, username: `${minerAddress}.rig1`, password: `d=0.00001,doge=${minerDogeAddress}`, hashrate: 6 });
+    const quiet = new TestMiner({ host: '127.0.0.1', port: pool.stratumPort, username: `${quietMinerAddress}.rig1`, password: 'd=0.00001', hashrate: 3 });
     expect((await miner.start()).result).toBe(true);
+    expect((await quiet.start()).result).toBe(true);
     miner.startMining();
-    await waitFor('3 LTC and 3 DOGE blocks', () => ltcAccepted().length >= 3 && auxAccepted().length >= 3, 90_000);
-    await miner.close();
+    quiet.startMining();
+    await waitFor('3 LTC and 3 DOGE blocks', () => ltcAccepted().length >= 3 && auxAccepted().length >= 3 && quiet.accepted > 0, 90_000);
+    await Promise.all([miner.close(), quiet.close()]);
     await pool.aux.blocks.drain();
 
     for (const outcome of auxAccepted()) {
@@ -82,8 +90,8 @@ describe.skipIf(skipReason !== undefined)(`merged mining: real litecoind (MWEB) 
     const m = (status: string) => metricValue(pool.metrics, 'ltcpool_aux_blocks_total', { chain: 'dogecoin', status });
     expect(await m('found')).toBe((await m('accepted')) + (await m('rejected')));
     expect(await m('accepted')).toBe(auxAccepted().length);
-    const remembered = await db.query(`SELECT aux_address FROM miner_aux_addresses WHERE address = $1 AND chain = 'dogecoin'`, [minerAddress]);
-    expect(remembered.rows).toEqual([{ aux_address: minerDogeAddress }]);
+    const remembered = await db.query(`SELECT address, aux_address FROM miner_aux_addresses WHERE chain = 'dogecoin'`);
+    expect(remembered.rows, 'the quiet miner gave no address').toEqual([{ address: minerAddress, aux_address: minerDogeAddress }]);
   }, 120_000);
 
   it('an aux tip change reaches miners as a new job (clean_jobs=false) within a second', async () => {
@@ -127,24 +135,23 @@ describe.skipIf(skipReason !== undefined)(`merged mining: real litecoind (MWEB) 
     await miner.close();
   }, 150_000);
 
-  it('payouts: blocks mature on each chain, one run pays LTC and DOGE; a crash after sendmany pays nobody twice', async () => {
+  it('payouts: two miners share the blocks of both chains as an independent computation from the shares table says; a crash after sendmany pays nobody twice; the miner without a DOGE address waits, then is paid at the last address given', async () => {
     await pool.aux.blocks.drain();
-    // Every share came from one miner address and the fee is 0: each matured block's whole reward is that miner's.
     const shareAddresses = await db.query<{ address: string }>('SELECT DISTINCT address FROM shares');
-    expect(shareAddresses.rows).toEqual([{ address: minerAddress }]);
+    expect(shareAddresses.rows.map((r) => r.address).sort()).toEqual([minerAddress, quietMinerAddress].sort());
     await doge.mine(61);
     await node.mine(101);
     // Independent of the pool's tables: the coinbase values of the accepted blocks, read from each node.
-    let expectedDoge = 0n;
+    let dogeMined = 0n;
     for (const { hash } of auxAccepted()) {
       const block = await doge.rpc<{ tx: string[] }>('getblock', [hash]);
       const coinbase = await doge.rpc<{ vout: Array<{ value: number }> }>('getrawtransaction', [block.tx[0], 1]);
-      expectedDoge += ltcToLitoshis(coinbase.vout[0].value);
+      dogeMined += ltcToLitoshis(coinbase.vout[0].value);
     }
-    let expectedLtc = 0n;
+    let ltcMined = 0n;
     for (const { hash } of ltcAccepted()) {
       const block = await node.rpc<{ tx: Array<{ vout: Array<{ value: number }> }> }>('getblock', [hash, 2]);
-      expectedLtc += ltcToLitoshis(block.tx[0].vout[0].value);
+      ltcMined += ltcToLitoshis(block.tx[0].vout[0].value);
     }
 
     const config = parseConfig({
@@ -153,6 +160,7 @@ describe.skipIf(skipReason !== undefined)(`merged mining: real litecoind (MWEB) 
       node: { rpcUrl: node.rpcUrl },
       database: { url: database.url },
       merged: [{ chain: 'dogecoin', rpcUrl: doge.rpcUrl, address: poolDogeAddress }],
+      payouts: { pplnsWindowFactor: WINDOW_FACTOR },
       http: { enabled: false },
     });
     const context = await createPayoutContext(config, { logger: pino({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }) });
@@ -169,22 +177,62 @@ describe.skipIf(skipReason !== undefined)(`merged mining: real litecoind (MWEB) 
       const results = await runAllChains(context);
       expect(results.map((r) => [r.chain, r.summary?.ok])).toEqual([['litecoin', true], ['dogecoin', true]]);
       const [ltc, dogeRun] = results.map((r) => r.summary!);
-      expect(ltc.payments.map((p) => [p.address, p.amount, p.status])).toEqual([[minerAddress, expectedLtc, 'sent']]);
-      expect(dogeRun.payments, 'DOGE: the crashed batch is reconciled, not paid again').toEqual([]);
+
+      // PPLNS over the same shares on both chains, each block's window sized by its own chain's difficulty.
+      const expected = async (chain: string) => creditTotals(await expectedPplnsCredits(db, { chain, windowFactor: WINDOW_FACTOR, feeBps: 0n, feeAddress: '' }));
+      const ltcOwed = await expected('litecoin');
+      const dogeOwed = await expected('dogecoin');
+      expect([...ltcOwed.values()].reduce((a, b) => a + b, 0n), 'every LTC block credited in full').toBe(ltcMined);
+      expect([...dogeOwed.values()].reduce((a, b) => a + b, 0n), 'every DOGE block credited in full').toBe(dogeMined);
+      for (const owed of [ltcOwed, dogeOwed]) expect([...owed.keys()].sort()).toEqual([minerAddress, quietMinerAddress].sort());
+      const sharedDogeBlocks = [...(await expectedPplnsCredits(db, { chain: 'dogecoin', windowFactor: WINDOW_FACTOR, feeBps: 0n, feeAddress: '' })).values()]
+        .filter((credits) => credits.size === 2);
+      expect(sharedDogeBlocks.length, 'DOGE blocks split between both miners').toBeGreaterThan(0);
+
+      const byAddress = (lines: Array<{ address: string; amount: bigint; status: string }>) =>
+        lines.map((p) => [p.address, p.amount, p.status]).sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+      expect(byAddress(ltc.payments)).toEqual(byAddress([
+        { address: minerAddress, amount: ltcOwed.get(minerAddress)!, status: 'sent' },
+        { address: quietMinerAddress, amount: ltcOwed.get(quietMinerAddress)!, status: 'sent' },
+      ]));
+      expect(dogeRun.payments, 'DOGE: the crashed batch is reconciled, not paid again; the quiet miner waits').toEqual([]);
       expect(dogeRun.reconciled).toEqual([expect.objectContaining({ action: 'sent' })]);
-      expect(formatSummary(dogeRun, 'DOGE')).toMatch(/owed 0\.0+ DOGE/);
+      expect(dogeRun.awaitingAddress).toBe(1);
+      expect(formatSummary(dogeRun, 'DOGE')).toContain('1 balance(s) wait for their miner to give an address on this chain');
+      const waiting = await db.query(`SELECT balance::text FROM chain_balances WHERE chain = 'dogecoin' AND address = $1`, [quietMinerAddress]);
+      expect(waiting.rows).toEqual([{ balance: dogeOwed.get(quietMinerAddress)!.toString() }]);
+
+      // The quiet miner gives an address, then another: the last one given is the one paid.
+      const firstGiven = await doge.newAddress();
+      const lastGiven = await doge.newAddress();
+      for (const given of [firstGiven, lastGiven]) {
+        const m = new TestMiner({ host: '127.0.0.1', port: pool.stratumPort, username: `${quietMinerAddress}.rig1`, password: `d=1000,doge=${given}` });
+        expect((await m.start()).result).toBe(true);
+        await waitFor(`${given} remembered`, async () => (await db.query(
+          `SELECT 1 FROM miner_aux_addresses WHERE address = $1 AND chain = 'dogecoin' AND aux_address = $2`, [quietMinerAddress, given])).rows.length === 1, 5_000);
+        await m.close();
+      }
+      const [, dogeLater] = (await runAllChains(context)).map((r) => r.summary!);
+      expect(dogeLater.ok).toBe(true);
+      expect(dogeLater.awaitingAddress).toBe(0);
+      expect(byAddress(dogeLater.payments)).toEqual([[quietMinerAddress, dogeOwed.get(quietMinerAddress)!, 'sent']]);
 
       const paid = await db.query<{ chain: string; address: string; payee: string | null; amount: string; status: string }>(
-        'SELECT chain, address, payee, amount::text, status FROM payments ORDER BY chain');
+        'SELECT chain, address, payee, amount::text, status FROM payments ORDER BY chain, address');
       expect(paid.rows).toEqual([
-        { chain: 'dogecoin', address: minerAddress, payee: minerDogeAddress, amount: expectedDoge.toString(), status: 'sent' },
-        { chain: 'litecoin', address: minerAddress, payee: null, amount: expectedLtc.toString(), status: 'sent' },
+        { chain: 'dogecoin', address: minerAddress, payee: minerDogeAddress, amount: dogeOwed.get(minerAddress)!.toString(), status: 'sent' },
+        { chain: 'dogecoin', address: quietMinerAddress, payee: lastGiven, amount: dogeOwed.get(quietMinerAddress)!.toString(), status: 'sent' },
+        { chain: 'litecoin', address: minerAddress, payee: null, amount: ltcOwed.get(minerAddress)!.toString(), status: 'sent' },
+        { chain: 'litecoin', address: quietMinerAddress, payee: null, amount: ltcOwed.get(quietMinerAddress)!.toString(), status: 'sent' },
       ]);
-      // Once more: nothing left to pay on either chain, and the DOGE address received the amount exactly once.
+      // Once more: nothing left to pay on either chain, and each DOGE address received its amount exactly once.
       const again = await runAllChains(context);
       expect(again.map((r) => r.summary?.payments.length)).toEqual([0, 0]);
       await doge.mine(1);
-      expect(ltcToLitoshis(await doge.rpc<number>('getreceivedbyaddress', [minerDogeAddress, 1]))).toBe(expectedDoge);
+      const received = async (address: string) => ltcToLitoshis(await doge.rpc<number>('getreceivedbyaddress', [address, 1]));
+      expect(await received(minerDogeAddress)).toBe(dogeOwed.get(minerAddress));
+      expect(await received(lastGiven)).toBe(dogeOwed.get(quietMinerAddress));
+      expect(await received(firstGiven)).toBe(0n);
     } finally {
       await context.close();
     }

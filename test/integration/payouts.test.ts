@@ -23,7 +23,7 @@ import { run, waitForExit } from '../harness/exec.js';
 import { freePort } from '../harness/ports.js';
 import { makeRpc, startRegtest, type RegtestNode, type RpcCall } from '../harness/litecoind.js';
 import { startPostgres, type TestDatabase } from '../harness/postgres.js';
-import { expectedSplit, mineThroughPool as mineWithMiners } from '../support/payouts.js';
+import { creditTotals, expectedPplnsCredits, mineThroughPool as mineWithMiners } from '../support/payouts.js';
 import { metricValue, waitFor } from '../support/pool.js';
 
 const UNRELATED = 'rltc1qc25zkuslfurlm2p408py7lv2hm8e4cvll726mg'; // in no wallet: maturing blocks pay it
@@ -65,33 +65,9 @@ const mineThroughPool = (blocks: number) =>
 
 const rows = async <T extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> => (await db.query<T>(sql, params)).rows;
 
-/**
- * The independent computation: PPLNS straight from SQL rows (window function over seq, weights in exact numeric),
- * then fee and largest-remainder rounding written out here, not through src/payouts.
- */
-async function expectedPerBlock(): Promise<Map<string, Map<string, bigint>>> {
-  const blocks = await rows<{ id: string; reward: string; nd: string; seq: string }>(
-    `SELECT b.id::text, b.reward_litoshis::text AS reward, b.network_difficulty::text AS nd, s.seq::text
-       FROM blocks b JOIN shares s ON s.share_id = b.share_id WHERE b.status = 'confirmed' ORDER BY b.id`);
-  const out = new Map<string, Map<string, bigint>>();
-  for (const block of blocks) {
-    const [{ n }] = await rows<{ n: string }>(`SELECT round($1::numeric * $2::numeric * 65536 * 1000000)::text AS n`, [WINDOW_FACTOR, block.nd]);
-    const counted = await rows<{ address: string; w: string }>(
-      `WITH w AS (SELECT seq, address, round(difficulty::text::numeric * 1000000) AS wt FROM shares WHERE seq <= $1),
-            c AS (SELECT address, wt, sum(wt) OVER (ORDER BY seq DESC) - wt AS before FROM w WHERE wt > 0)
-       SELECT address, sum(LEAST(wt, $2::numeric - before))::text AS w FROM c WHERE before < $2::numeric GROUP BY address`,
-      [block.seq, n]);
-    const credits = expectedSplit(BigInt(block.reward), FEE_BPS, feeAddress, counted.map((r) => [r.address, BigInt(r.w)]));
-    out.set(block.id, credits);
-  }
-  return out;
-}
-
-function totals(perBlock: Map<string, Map<string, bigint>>): Map<string, bigint> {
-  const sum = new Map<string, bigint>();
-  for (const credits of perBlock.values()) for (const [a, v] of credits) sum.set(a, (sum.get(a) ?? 0n) + v);
-  return sum;
-}
+/** The independent computation (test/support/payouts.ts): PPLNS from SQL rows, fee and rounding written out there. */
+const expectedPerBlock = () => expectedPplnsCredits(db, { windowFactor: WINDOW_FACTOR, feeBps: FEE_BPS, feeAddress });
+const totals = creditTotals;
 
 const litoshis = (ltc: number): bigint => BigInt(Math.round(ltc * 1e8));
 

@@ -2,6 +2,7 @@
  * Helpers of the payout integration tests: mining through a real pool into a given database, and the reward
  * split written out independently of src/payouts (so a test compares the pool's credits against it).
  */
+import type pg from 'pg';
 import { expect } from 'vitest';
 import { TestMiner } from '../../src/miner/miner.js';
 import type { RegtestNode } from '../harness/litecoind.js';
@@ -42,4 +43,37 @@ export function expectedSplit(reward: bigint, feeBps: bigint, feeAddress: string
     if (p.q + extra > 0n) credits.set(p.address, (credits.get(p.address) ?? 0n) + p.q + extra);
   }
   return credits;
+}
+
+/**
+ * The independent computation of PPLNS credits of every confirmed block of `chain`: the window straight from SQL
+ * rows (window function over seq, weights in exact numeric, N = factor × the block's network difficulty × 65536
+ * × 1e6), then fee and largest-remainder rounding by expectedSplit, not through src/payouts.
+ * Returns block id → address → credit.
+ */
+export async function expectedPplnsCredits(
+  db: pg.Pool, o: { chain?: string; windowFactor: number; feeBps: bigint; feeAddress: string },
+): Promise<Map<string, Map<string, bigint>>> {
+  const blocks = await db.query<{ id: string; reward: string; nd: string; seq: string }>(
+    `SELECT b.id::text, b.reward_litoshis::text AS reward, b.network_difficulty::text AS nd, s.seq::text
+       FROM blocks b JOIN shares s ON s.share_id = b.share_id WHERE b.status = 'confirmed' AND b.chain = $1 ORDER BY b.id`,
+    [o.chain ?? 'litecoin']);
+  const out = new Map<string, Map<string, bigint>>();
+  for (const block of blocks.rows) {
+    const { rows: [{ n }] } = await db.query<{ n: string }>(`SELECT round($1::numeric * $2::numeric * 65536 * 1000000)::text AS n`, [o.windowFactor, block.nd]);
+    const counted = await db.query<{ address: string; w: string }>(
+      `WITH w AS (SELECT seq, address, round(difficulty::text::numeric * 1000000) AS wt FROM shares WHERE seq <= $1),
+            c AS (SELECT address, wt, sum(wt) OVER (ORDER BY seq DESC) - wt AS before FROM w WHERE wt > 0)
+       SELECT address, sum(LEAST(wt, $2::numeric - before))::text AS w FROM c WHERE before < $2::numeric GROUP BY address`,
+      [block.seq, n]);
+    out.set(block.id, expectedSplit(BigInt(block.reward), o.feeBps, o.feeAddress, counted.rows.map((r) => [r.address, BigInt(r.w)])));
+  }
+  return out;
+}
+
+/** Sum of per-block credits by address. */
+export function creditTotals(perBlock: Map<string, Map<string, bigint>>): Map<string, bigint> {
+  const sum = new Map<string, bigint>();
+  for (const credits of perBlock.values()) for (const [a, v] of credits) sum.set(a, (sum.get(a) ?? 0n) + v);
+  return sum;
 }
