@@ -51,6 +51,7 @@ export class AuxBlockSubmitter implements AuxBlockHandler {
     this.submitted.add(key);
     if (this.submitted.size > 10_000) this.submitted.delete(this.submitted.values().next().value as string);
     this.o.metrics.auxBlocksTotal.inc({ chain, status: 'found' });
+    this.o.metrics.blocksTotal.inc({ chain, status: 'found' });
     this.o.logger.info({ chain, height: block.aux.block.height, hash: block.aux.block.hash, finder: block.address, worker: block.worker }, 'aux block found');
     const persisted = this.persist(block);
     const previous = this.queues.get(chain) ?? Promise.resolve();
@@ -116,6 +117,7 @@ export class AuxBlockSubmitter implements AuxBlockHandler {
       }
     }
     metrics.auxBlocksTotal.inc({ chain, status: accepted ? 'accepted' : 'rejected' });
+    metrics.blocksTotal.inc({ chain, status: accepted ? 'accepted' : 'rejected' });
     const outcome: AuxBlockOutcome = { chain, hash, height, accepted, reason };
     this.outcomes.push(outcome);
     if (this.outcomes.length > 1000) this.outcomes.shift();

@@ -3,6 +3,7 @@ import type { Metrics } from '../ops/metrics.js';
 import type { BlockHandler, FoundBlock } from '../stratum/share-processor.js';
 import { candidateToSpooled, type BlocksRepo, type BlockRow } from '../store/blocks.js';
 import type { Spool, SpooledBlock } from '../store/spool.js';
+import { LITECOIN_CHAIN } from '../work/chains.js';
 import { networkDifficultyFromBits } from '../work/difficulty.js';
 import { submitBlock, type SubmitResult } from './block-submitter.js';
 import { RpcError, type RpcClient } from './rpc.js';
@@ -88,7 +89,7 @@ export class FoundBlockHandler implements BlockHandler {
   onBlockFound(block: FoundBlock): Promise<void> {
     const { logger, metrics } = this.options;
     const { job } = block;
-    metrics.blocksTotal.inc({ status: 'found' });
+    metrics.blocksTotal.inc({ chain: LITECOIN_CHAIN, status: 'found' });
     logger.info({ height: job.height, hash: block.hash, finder: block.address, worker: block.worker }, 'block found');
     const candidate = candidateToSpooled({
       height: job.height,
@@ -229,7 +230,7 @@ export class FoundBlockHandler implements BlockHandler {
     const { logger, metrics } = this.options;
     if (this.acceptedParents.has(block.prevHash)) {
       // Another of our blocks on the same parent is already in the chain: this one can only be a stale sibling.
-      metrics.blocksTotal.inc({ status: 'orphaned' });
+      metrics.blocksTotal.inc({ chain: LITECOIN_CHAIN, status: 'orphaned' });
       logger.info({ height: block.height, hash: block.hash }, 'block not submitted: a sibling from this pool is already accepted');
       return { hash: block.hash, height: block.height, accepted: false, reason: SUPERSEDED };
     }
@@ -238,7 +239,7 @@ export class FoundBlockHandler implements BlockHandler {
     const outcome: BlockOutcome = { hash: block.hash, height: block.height, accepted, reason: result.reason };
     this.outcomes.push(outcome);
     if (this.outcomes.length > 1000) this.outcomes.shift();
-    metrics.blocksTotal.inc({ status: accepted ? 'accepted' : 'rejected' });
+    metrics.blocksTotal.inc({ chain: LITECOIN_CHAIN, status: accepted ? 'accepted' : 'rejected' });
     if (accepted) {
       this.acceptedParents.add(block.prevHash);
       if (this.acceptedParents.size > 100) this.acceptedParents.delete(this.acceptedParents.values().next().value as string);

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { BlockStatus } from '../store/blocks.js';
 import { REJECT_REASONS, type RejectReason } from '../work/share.js';
+import { LITECOIN_CHAIN } from '../work/chains.js';
 
 /** Every prom-client instrument of the pool. Names are fixed by CONVENTIONS.md ("Metric names"). */
 
@@ -83,8 +84,8 @@ export function createMetrics(options: CreateMetricsOptions = {}) {
     instanceHashrate: new Gauge({ name: 'ltcpool_instance_hashrate', help: "This instance's hashrate from the shares it accepted, hashes per second (sum over instances = the pool)", registers }),
     blocksTotal: new Counter({
       name: 'ltcpool_blocks_total',
-      help: `Block events by status (${BLOCK_COUNTER_STATUSES.join(', ')})`,
-      labelNames: ['status'] as const,
+      help: `Block events by chain (litecoin or an aux chain name) and status (${BLOCK_COUNTER_STATUSES.join(', ')})`,
+      labelNames: ['chain', 'status'] as const,
       registers,
     }),
     networkDifficulty: new Gauge({ name: 'ltcpool_network_difficulty', help: 'Network difficulty as litecoind reports it (Bitcoin diff1)', registers }),
@@ -171,22 +172,35 @@ export function createMetrics(options: CreateMetricsOptions = {}) {
     }),
     spoolBytes: new Gauge({ name: 'ltcpool_spool_bytes', help: 'Size of the local share spool (shares kept while PostgreSQL is unreachable)', registers }),
     spoolShares: new Gauge({ name: 'ltcpool_spool_shares', help: 'Shares in the local spool waiting for replay', registers }),
-    payoutsPaidLitoshisTotal: new Counter({ name: 'ltcpool_payouts_paid_litoshis_total', help: 'Litoshis paid out to miners', registers }),
-    payoutsPendingLitoshis: new Gauge({ name: 'ltcpool_payouts_pending_litoshis', help: 'Credited litoshis not yet paid', registers }),
-    payoutsFailedTotal: new Counter({ name: 'ltcpool_payouts_failed_total', help: 'Payout runs or payments that failed', registers }),
+    payoutsPaidLitoshisTotal: new Counter({
+      name: 'ltcpool_payouts_paid_litoshis_total',
+      help: "Paid out to miners by chain, in 1e-8 units of the chain's coin (litoshis for litecoin)",
+      labelNames: ['chain'] as const,
+      registers,
+    }),
+    payoutsPendingLitoshis: new Gauge({
+      name: 'ltcpool_payouts_pending_litoshis',
+      help: "Credited and not yet paid, by chain, in 1e-8 units of the chain's coin",
+      labelNames: ['chain'] as const,
+      registers,
+    }),
+    payoutsFailedTotal: new Counter({ name: 'ltcpool_payouts_failed_total', help: 'Payout runs or payments that failed, by chain', labelNames: ['chain'] as const, registers }),
     walletShortfallLitoshis: new Gauge({
       name: 'ltcpool_wallet_shortfall_litoshis',
-      help: 'Litoshis owed to miners beyond the wallet balance (0 when the wallet covers all pending payments)',
+      help: "Owed to miners beyond the chain's wallet balance, in 1e-8 units of its coin (0 when the wallet covers all pending payments)",
+      labelNames: ['chain'] as const,
       registers,
     }),
     payoutsReserveBreached: new Gauge({
       name: 'ltcpool_payouts_reserve_breached',
-      help: '1 while payouts are stopped because the wallet spendable balance minus what is owed is below payouts.reserveLitoshis',
+      help: "1 while a chain's payouts are stopped because its wallet spendable balance minus what is owed is below the reserve (litecoin: payouts.reserveLitoshis; aux chains: 0)",
+      labelNames: ['chain'] as const,
       registers,
     }),
     payoutsReserveHeadroomLitoshis: new Gauge({
       name: 'ltcpool_payouts_reserve_headroom_litoshis',
-      help: 'Wallet spendable balance minus what is owed to miners (negative: a shortfall); compare with payouts.reserveLitoshis',
+      help: "A chain's wallet spendable balance minus what is owed to miners (negative: a shortfall), in 1e-8 units of its coin",
+      labelNames: ['chain'] as const,
       registers,
     }),
     authorizeRejectsTotal: new Counter({
@@ -209,7 +223,13 @@ export function createMetrics(options: CreateMetricsOptions = {}) {
   for (const result of SHARE_RESULTS) instruments.sharesTotal.inc({ result }, 0);
   for (const reason of REJECT_REASONS) instruments.shareRejectsTotal.inc({ reason }, 0);
   for (const reason of AUTHORIZE_REJECT_REASONS) instruments.authorizeRejectsTotal.inc({ reason }, 0);
-  for (const status of BLOCK_COUNTER_STATUSES) instruments.blocksTotal.inc({ status }, 0);
+  /** Series of a chain's blocks and payouts, all at 0 from the start. */
+  const addChainSeries = (chain: string): void => {
+    for (const status of BLOCK_COUNTER_STATUSES) instruments.blocksTotal.inc({ chain, status }, 0);
+    instruments.payoutsPaidLitoshisTotal.inc({ chain }, 0);
+    instruments.payoutsFailedTotal.inc({ chain }, 0);
+  };
+  addChainSeries(LITECOIN_CHAIN);
 
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
 
@@ -220,10 +240,14 @@ export function createMetrics(options: CreateMetricsOptions = {}) {
     setTemplateAgeSource(receivedAt: () => number | undefined): void {
       templateReceivedAt = receivedAt;
     },
-    /** Registers an aux chain: its series exist from the start, and its work age is read at scrape time. */
-    addAuxChain(chain: string, workFetchedAt: () => number): void {
-      auxWorkSources.set(chain, workFetchedAt);
+    /**
+     * Registers an aux chain: its series exist from the start (aux blocks, blocks and payouts by chain), and its
+     * work age is read at scrape time (the pool process; the payouts worker has no aux work).
+     */
+    addAuxChain(chain: string, workFetchedAt?: () => number): void {
+      if (workFetchedAt) auxWorkSources.set(chain, workFetchedAt);
       for (const status of ['found', 'accepted', 'rejected', 'stale']) instruments.auxBlocksTotal.inc({ chain, status }, 0);
+      addChainSeries(chain);
     },
     /** Lets ltcpool_scrypt_queue_depth be read at scrape time from the share processor's hash scheduler. */
     setScryptQueueSource(waiting: () => number): void {

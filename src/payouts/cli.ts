@@ -81,6 +81,7 @@ export async function createPayoutContext(config: Config, o: { logger?: pino.Log
   const auxClients: RpcClient[] = [];
   const auxDeps: PayoutDeps[] = auxChainsOf(config).map((auxChain, i) => {
     const entry = config.merged[i];
+    metrics.addAuxChain(auxChain.name);
     const auxNode = new RpcClient({ url: entry.rpcUrl, timeoutMs: Math.max(entry.timeoutMs, 30_000) });
     const auxWallet = new RpcClient({ url: walletRpcUrl(entry.payouts.walletRpcUrl ?? entry.rpcUrl, entry.payouts.walletName), timeoutMs: 120_000 });
     auxClients.push(auxNode, auxWallet);
@@ -90,7 +91,7 @@ export async function createPayoutContext(config: Config, o: { logger?: pino.Log
       fee: isPpsScheme(p.scheme) ? resolveFeeConfig({ feePercent: p.feePercent, recipients: p.feeAddresses.length ? p.feeAddresses : [{ address: config.pool.address }] }) : fee,
       maturity: auxChain.maturity, orphanConfirmations: p.orphanConfirmations, minimumPayout: BigInt(entry.payouts.minimumPayout),
       maxPaymentsPerBatch: p.maxPaymentsPerBatch, reconcileGraceSeconds: p.reconcileGraceSeconds, logger: logger.child({ chain: auxChain.name }),
-      aux: { chain: auxChain }, afterSend: deps.afterSend,
+      aux: { chain: auxChain }, afterSend: deps.afterSend, metrics,
     };
   });
   return {
@@ -246,14 +247,14 @@ async function runForever(config: Config, seconds: number, logger: pino.Logger, 
       (results) => {
         for (const { chain, summary, error } of results) {
           if (!summary) {
-            defaultMetrics.payoutsFailedTotal.inc();
+            defaultMetrics.payoutsFailedTotal.inc({ chain });
             logger.error({ chain, err: error }, 'payout run failed');
           } else if (summary.ok) logger.info({ chain, paid: summary.payments.filter((p) => p.status === 'sent').length, owed: summary.owed.toString() }, 'payout run done');
           else logger.error({ chain, errors: summary.errors }, 'payout run needs attention');
         }
       },
       (error: unknown) => {
-        defaultMetrics.payoutsFailedTotal.inc();
+        defaultMetrics.payoutsFailedTotal.inc({ chain: 'litecoin' });
         logger.error({ err: error }, 'payout run failed');
       },
     ).finally(() => {

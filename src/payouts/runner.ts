@@ -145,19 +145,20 @@ async function runLocked(deps: PayoutDeps, logger: pino.Logger, summary: PayoutR
 
   // 1. Settle what a previous run left pending, before anything could pay the same balance again.
   const chainName = deps.aux?.chain.name ?? 'litecoin';
+  const chainLabel = { chain: chainName };
   for (const batch of await pendingBatches(deps.db, chainName)) {
     const since = Math.floor(batch.createdAt.getTime() / 1000) - 3600;
     const found = await deps.wallet.findSendByComment(batch.label, since);
     const action = decideReconcile(batch, found, now(), deps.reconcileGraceSeconds ?? 600);
     if (action.kind === 'sent') {
       const amount = await markBatchSent(deps.db, batch.id, action.txid, action.fee);
-      deps.metrics?.payoutsPaidLitoshisTotal.inc(Number(amount));
+      deps.metrics?.payoutsPaidLitoshisTotal.inc(chainLabel, Number(amount));
       logger.warn({ batch: batch.label, txid: action.txid }, 'pending batch found in the wallet: recorded as sent (not paid again)');
       if (action.mismatches.length) fail(`batch ${batch.label}: wallet transaction ${action.txid} differs from the ledger`, { mismatches: action.mismatches });
       summary.reconciled.push({ batchId: batch.id, label: batch.label, action: 'sent', txid: action.txid });
     } else if (action.kind === 'failed') {
       await markBatchFailed(deps.db, batch.id, action.reason);
-      deps.metrics?.payoutsFailedTotal.inc();
+      deps.metrics?.payoutsFailedTotal.inc(chainLabel);
       logger.warn({ batch: batch.label, reason: action.reason }, 'pending batch never reached the wallet: marked failed, amounts return to the balances');
       summary.reconciled.push({ batchId: batch.id, label: batch.label, action: 'failed', detail: action.reason });
     } else {
@@ -172,22 +173,21 @@ async function runLocked(deps: PayoutDeps, logger: pino.Logger, summary: PayoutR
   // 3. Follow found blocks on the chain; credit the matured ones (under PPS/FPPS: to the pool).
   summary.unlocked = await unlockBlocks({
     db: deps.db, rpc: deps.chain, scheme: deps.scheme, fee: deps.fee, maturity: deps.maturity,
-    orphanConfirmations: deps.orphanConfirmations, logger, metrics: deps.aux ? undefined : deps.metrics, chain: chainName,
+    orphanConfirmations: deps.orphanConfirmations, logger, metrics: deps.metrics, chain: chainName,
   });
 
   // 4. The wallet must hold everything the pool owes, or nothing is paid.
   summary.owed = await owedLitoshis(deps.db, chainName);
   summary.spendable = await deps.wallet.spendableBalance();
   summary.shortfall = summary.owed > summary.spendable ? summary.owed - summary.spendable : 0n;
-  // Litecoin's gauges and payout_status row are Litecoin's; an aux chain's run is reported in its summary.
-  const ltcMetrics = deps.aux ? undefined : deps.metrics;
-  ltcMetrics?.payoutsPendingLitoshis.set(Number(summary.owed));
-  ltcMetrics?.walletShortfallLitoshis.set(Number(summary.shortfall));
+  // The payout_status row (/api/payouts/status) is Litecoin's; every chain has its gauges.
+  deps.metrics?.payoutsPendingLitoshis.set(chainLabel, Number(summary.owed));
+  deps.metrics?.walletShortfallLitoshis.set(chainLabel, Number(summary.shortfall));
   const reserve = deps.reserve ?? 0n;
   summary.headroom = summary.spendable - summary.owed;
   summary.reserveBreached = summary.headroom < reserve;
-  ltcMetrics?.payoutsReserveHeadroomLitoshis.set(Number(summary.headroom));
-  ltcMetrics?.payoutsReserveBreached.set(summary.reserveBreached ? 1 : 0);
+  deps.metrics?.payoutsReserveHeadroomLitoshis.set(chainLabel, Number(summary.headroom));
+  deps.metrics?.payoutsReserveBreached.set(chainLabel, summary.reserveBreached ? 1 : 0);
   let reason: string | null = null;
   if (summary.shortfall > 0n) {
     reason = `WALLET SHORTFALL${deps.aux ? ` (${chainName})` : ''}: the pool owes ${summary.owed} litoshis of matured credits but the wallet can spend only ${summary.spendable}; nothing is paid`;
@@ -196,7 +196,7 @@ async function runLocked(deps: PayoutDeps, logger: pino.Logger, summary: PayoutR
   }
   if (!deps.aux) await recordPayoutStatus(deps.db, { spendable: summary.spendable, owed: summary.owed, reserve, paused: reason !== null, reason });
   if (reason !== null) {
-    deps.metrics?.payoutsFailedTotal.inc();
+    deps.metrics?.payoutsFailedTotal.inc(chainLabel);
     fail(reason, { owed: summary.owed.toString(), spendable: summary.spendable.toString(), shortfall: summary.shortfall.toString(), reserve: reserve.toString() });
     return;
   }
@@ -269,7 +269,7 @@ async function runLocked(deps: PayoutDeps, logger: pino.Logger, summary: PayoutR
       const found = error instanceof RpcError ? await deps.wallet.findSendByComment(label, Math.floor(now().getTime() / 1000) - 3600).catch(() => null) : null;
       if (error instanceof RpcError && !found) {
         await markBatchFailed(deps.db, batchId, message);
-        deps.metrics?.payoutsFailedTotal.inc();
+        deps.metrics?.payoutsFailedTotal.inc(chainLabel);
         fail(`batch ${label}: sendmany failed: ${message}`);
         lines('failed', { error: message });
         continue;
@@ -284,12 +284,12 @@ async function runLocked(deps: PayoutDeps, logger: pino.Logger, summary: PayoutR
     deps.afterSend?.(label, txid);
     const fee = await deps.wallet.getSend(txid).then((s) => s.fee, () => null);
     const amount = await markBatchSent(deps.db, batchId, txid, fee);
-    deps.metrics?.payoutsPaidLitoshisTotal.inc(Number(amount));
+    deps.metrics?.payoutsPaidLitoshisTotal.inc(chainLabel, Number(amount));
     logger.info({ batch: label, txid, payments: batch.length, amount: amount.toString(), txFee: fee?.toString() }, 'payout batch sent');
     lines('sent', { txid });
   }
   summary.owed = await owedLitoshis(deps.db, chainName);
-  ltcMetrics?.payoutsPendingLitoshis.set(Number(summary.owed));
+  deps.metrics?.payoutsPendingLitoshis.set(chainLabel, Number(summary.owed));
 }
 
 function newLabel(kind: string): string {

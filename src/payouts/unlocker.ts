@@ -89,7 +89,7 @@ export async function unlockBlocks(deps: UnlockerDeps): Promise<UnlockResult> {
       }
       if (await markOrphaned(deps.db, id)) {
         logger.warn({ id, height: row.height, hash: row.hash, reason: place.reason }, 'block orphaned: it earns nothing');
-        deps.metrics?.blocksTotal.inc({ status: 'orphaned' });
+        deps.metrics?.blocksTotal.inc({ chain: deps.chain ?? 'litecoin', status: 'orphaned' });
         result.orphaned.push({ id, height: row.height, hash: row.hash });
       }
       continue;
@@ -107,7 +107,7 @@ export async function unlockBlocks(deps: UnlockerDeps): Promise<UnlockResult> {
     if (outcome.kind === 'credited') {
       logger.info({ id, height: row.height, hash: row.hash, reward: row.reward_litoshis, credits: outcome.split.credits.length,
         scheme: outcome.split.scheme, finderFallback: outcome.split.finderFallback }, 'block matured and credited');
-      deps.metrics?.blocksTotal.inc({ status: 'confirmed' });
+      deps.metrics?.blocksTotal.inc({ chain: deps.chain ?? 'litecoin', status: 'confirmed' });
       result.confirmed.push({
         id, height: row.height, hash: row.hash, reward: outcome.split.reward,
         credits: outcome.split.credits.length, finderFallback: outcome.split.finderFallback,

@@ -90,6 +90,10 @@ describe.skipIf(skipReason !== undefined)(`merged mining: real litecoind (MWEB) 
     const m = (status: string) => metricValue(pool.metrics, 'ltcpool_aux_blocks_total', { chain: 'dogecoin', status });
     expect(await m('found')).toBe((await m('accepted')) + (await m('rejected')));
     expect(await m('accepted')).toBe(auxAccepted().length);
+    const blocksMetric = (chain: string, status: string) => metricValue(pool.metrics, 'ltcpool_blocks_total', { chain, status });
+    expect(await blocksMetric('dogecoin', 'accepted'), 'ltcpool_blocks_total carries the aux chain').toBe(auxAccepted().length);
+    expect(await blocksMetric('dogecoin', 'found')).toBe(await m('found'));
+    expect(await blocksMetric('litecoin', 'accepted')).toBe(ltcAccepted().length);
     const remembered = await db.query(`SELECT address, aux_address FROM miner_aux_addresses WHERE chain = 'dogecoin'`);
     expect(remembered.rows, 'the quiet miner gave no address').toEqual([{ address: minerAddress, aux_address: minerDogeAddress }]);
   }, 120_000);
@@ -163,7 +167,8 @@ describe.skipIf(skipReason !== undefined)(`merged mining: real litecoind (MWEB) 
       payouts: { pplnsWindowFactor: WINDOW_FACTOR },
       http: { enabled: false },
     });
-    const context = await createPayoutContext(config, { logger: pino({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }) });
+    const payoutMetrics = createMetrics({ defaultMetrics: false });
+    const context = await createPayoutContext(config, { logger: pino({ level: 'silent' }), metrics: payoutMetrics });
     try {
       // The DOGE run dies right after sendmany, before the database learns the txid.
       context.auxDeps[0].afterSend = () => {
@@ -233,6 +238,14 @@ describe.skipIf(skipReason !== undefined)(`merged mining: real litecoind (MWEB) 
       expect(await received(minerDogeAddress)).toBe(dogeOwed.get(minerAddress));
       expect(await received(lastGiven)).toBe(dogeOwed.get(quietMinerAddress));
       expect(await received(firstGiven)).toBe(0n);
+      // Payout and block metrics per chain.
+      const paidMetric = (chain: string) => metricValue(payoutMetrics, 'ltcpool_payouts_paid_litoshis_total', { chain });
+      expect(await paidMetric('dogecoin')).toBe(Number(dogeMined));
+      expect(await paidMetric('litecoin')).toBe(Number(ltcMined));
+      expect(await metricValue(payoutMetrics, 'ltcpool_payouts_pending_litoshis', { chain: 'dogecoin' })).toBe(0);
+      const confirmed = await db.query<{ chain: string; n: number }>(`SELECT chain, count(*)::int AS n FROM blocks WHERE status = 'confirmed' GROUP BY chain`);
+      for (const { chain, n } of confirmed.rows) expect(await metricValue(payoutMetrics, 'ltcpool_blocks_total', { chain, status: 'confirmed' }), chain).toBe(n);
+      expect(confirmed.rows.map((r) => r.chain).sort()).toEqual(['dogecoin', 'litecoin']);
     } finally {
       await context.close();
     }

@@ -69,7 +69,7 @@ describe('operations endpoints over HTTP during a regtest run', () => {
     const after = (await get('/metrics')).text;
     const acceptedAfter = sample(after, 'ltcpool_shares_total{result="accepted"}') + sample(after, 'ltcpool_shares_total{result="block"}');
     expect(acceptedAfter).toBeGreaterThanOrEqual(acceptedBefore + miner.accepted);
-    expect(sample(after, 'ltcpool_blocks_total{status="accepted"}')).toBeGreaterThanOrEqual(1);
+    expect(sample(after, 'ltcpool_blocks_total{chain="litecoin",status="accepted"}')).toBeGreaterThanOrEqual(1);
     expect(sample(after, 'ltcpool_accepted_difficulty_total')).toBeGreaterThan(0);
 
     await waitFor('the block in /api/blocks', async () => {

@@ -180,8 +180,8 @@ describe('payouts on regtest + PostgreSQL', () => {
     expect(sent.map((p) => p.address).sort()).toEqual([...minerAddresses, feeAddress].sort());
     const aside = summary.payments.filter((p) => p.status === 'set_aside');
     expect(aside).toEqual([expect.objectContaining({ address: BAD_ADDRESS, amount: owed.get(BAD_ADDRESS) })]);
-    expect(await metricValue(metrics, 'ltcpool_payouts_paid_litoshis_total')).toBe(Number(sent.reduce((s, p) => s + p.amount, 0n)));
-    expect(await metricValue(metrics, 'ltcpool_blocks_total', { status: 'orphaned' })).toBeGreaterThanOrEqual(1);
+    expect(await metricValue(metrics, 'ltcpool_payouts_paid_litoshis_total', { chain: 'litecoin' })).toBe(Number(sent.reduce((s, p) => s + p.amount, 0n)));
+    expect(await metricValue(metrics, 'ltcpool_blocks_total', { chain: 'litecoin', status: 'orphaned' })).toBeGreaterThanOrEqual(1);
 
     // the batch's transaction is in the wallet with its label and the fee the pool paid is on record
     const [batch] = await rows<{ label: string; txid: string; tx_fee: string }>(
@@ -251,7 +251,7 @@ describe('payouts on regtest + PostgreSQL', () => {
     expect(summary.errors.join('\n')).toMatch(/WALLET SHORTFALL/);
     expect(summary.payments).toEqual([]);
     expect(await rows('SELECT 1 FROM payment_batches')).toHaveLength(batchesBefore.length);
-    expect(await metricValue(metrics, 'ltcpool_wallet_shortfall_litoshis')).toBe(Number(summary.shortfall));
+    expect(await metricValue(metrics, 'ltcpool_wallet_shortfall_litoshis', { chain: 'litecoin' })).toBe(Number(summary.shortfall));
   });
 
   it('killed between sendmany and the database update, the next run reconciles: nobody is paid twice', async () => {
@@ -311,11 +311,11 @@ describe('payouts on regtest + PostgreSQL', () => {
         const res = await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => null);
         const text = res?.ok ? await res.text() : '';
         // owed after the runs above = the set-aside credit of the wrong-network address (still in the wallet)
-        return /^ltcpool_payouts_pending_litoshis [1-9]\d*$/m.test(text) && text;
+        return /^ltcpool_payouts_pending_litoshis\{chain="litecoin"\} [1-9]\d*$/m.test(text) && text;
       }, 30_000, 250);
-      expect(body).toMatch(/^ltcpool_wallet_shortfall_litoshis 0$/m);
+      expect(body).toMatch(/^ltcpool_wallet_shortfall_litoshis\{chain="litecoin"\} 0$/m);
       const [{ aside }] = await rows<{ aside: string }>(`SELECT sum(amount)::text AS aside FROM payments WHERE status = 'set_aside'`);
-      expect(body).toContain(`ltcpool_payouts_pending_litoshis ${aside}`);
+      expect(body).toContain(`ltcpool_payouts_pending_litoshis{chain="litecoin"} ${aside}`);
       expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
       child.kill('SIGTERM');
       expect(await waitForExit(child, 10_000)).toBe(true);

@@ -12,7 +12,7 @@ const CONVENTION_METRICS: [string, 'gauge' | 'counter' | 'histogram', string[]][
   ['ltcpool_accepted_difficulty_total', 'counter', []],
   ['ltcpool_pool_hashrate', 'gauge', []],
   ['ltcpool_instance_hashrate', 'gauge', []],
-  ['ltcpool_blocks_total', 'counter', ['status']],
+  ['ltcpool_blocks_total', 'counter', ['chain', 'status']],
   ['ltcpool_network_difficulty', 'gauge', []],
   ['ltcpool_network_height', 'gauge', []],
   ['ltcpool_template_age_seconds', 'gauge', []],
@@ -27,12 +27,12 @@ const CONVENTION_METRICS: [string, 'gauge' | 'counter' | 'histogram', string[]][
   ['ltcpool_share_commit_seconds', 'histogram', []],
   ['ltcpool_spool_bytes', 'gauge', []],
   ['ltcpool_spool_shares', 'gauge', []],
-  ['ltcpool_payouts_paid_litoshis_total', 'counter', []],
-  ['ltcpool_payouts_pending_litoshis', 'gauge', []],
-  ['ltcpool_payouts_failed_total', 'counter', []],
-  ['ltcpool_wallet_shortfall_litoshis', 'gauge', []],
-  ['ltcpool_payouts_reserve_breached', 'gauge', []],
-  ['ltcpool_payouts_reserve_headroom_litoshis', 'gauge', []],
+  ['ltcpool_payouts_paid_litoshis_total', 'counter', ['chain']],
+  ['ltcpool_payouts_pending_litoshis', 'gauge', ['chain']],
+  ['ltcpool_payouts_failed_total', 'counter', ['chain']],
+  ['ltcpool_wallet_shortfall_litoshis', 'gauge', ['chain']],
+  ['ltcpool_payouts_reserve_breached', 'gauge', ['chain']],
+  ['ltcpool_payouts_reserve_headroom_litoshis', 'gauge', ['chain']],
   ['ltcpool_bans_total', 'counter', []],
   ['ltcpool_banned_ips', 'gauge', []],
   ['ltcpool_tls_probes_total', 'counter', []],
@@ -76,7 +76,20 @@ describe('metrics registry', () => {
     const text = await createMetrics({ defaultMetrics: false }).registry.metrics();
     for (const reason of REJECT_REASONS) expect(text).toContain(`ltcpool_share_rejects_total{reason="${reason}"} 0`);
     for (const result of ['accepted', 'rejected', 'stale', 'block']) expect(text).toContain(`ltcpool_shares_total{result="${result}"} 0`);
-    for (const status of ['found', 'accepted', 'rejected', 'orphaned', 'confirmed']) expect(text).toContain(`ltcpool_blocks_total{status="${status}"} 0`);
+    for (const status of ['found', 'accepted', 'rejected', 'orphaned', 'confirmed']) expect(text).toContain(`ltcpool_blocks_total{chain="litecoin",status="${status}"} 0`);
+    expect(text).toContain('ltcpool_payouts_paid_litoshis_total{chain="litecoin"} 0');
+    expect(text).toContain('ltcpool_payouts_failed_total{chain="litecoin"} 0');
+  });
+
+  it('an aux chain gets its own series of blocks, aux blocks and payouts, at 0 from the start', async () => {
+    const m = createMetrics({ defaultMetrics: false });
+    m.addAuxChain('dogecoin');
+    const text = await m.registry.metrics();
+    for (const status of ['found', 'accepted', 'rejected', 'orphaned', 'confirmed']) expect(text).toContain(`ltcpool_blocks_total{chain="dogecoin",status="${status}"} 0`);
+    for (const status of ['found', 'accepted', 'rejected', 'stale']) expect(text).toContain(`ltcpool_aux_blocks_total{chain="dogecoin",status="${status}"} 0`);
+    expect(text).toContain('ltcpool_payouts_paid_litoshis_total{chain="dogecoin"} 0');
+    expect(text).toContain('ltcpool_payouts_failed_total{chain="dogecoin"} 0');
+    expect(text, 'no work source: no work age series').not.toContain('ltcpool_aux_work_age_seconds{chain="dogecoin"}');
   });
 
   it.each([
