@@ -39,22 +39,24 @@ async function serve(file: string | undefined): Promise<void> {
   // SIGHUP: read the config file (and the environment's *_FILE secrets) again and rotate credentials without
   // dropping miners. Registered before start-up: Node's default for SIGHUP is to exit.
   let running: Awaited<ReturnType<typeof startPool>> | undefined;
-  process.on('SIGHUP', () => {
+  // From SIGHUP here, or from another instance's reload (announced through the database, not announced again).
+  const reloadFromFile = (signal: 'SIGHUP' | 'cluster') => {
     const log = createLogger('cli');
     if (!running) {
-      log.warn({ signal: 'SIGHUP' }, 'SIGHUP during start-up ignored: send it again once the pool is serving');
+      log.warn({ signal }, 'reload during start-up ignored: send SIGHUP again once the pool is serving');
       return;
     }
     try {
-      running.reload(loadConfig(file));
+      running.reload(loadConfig(file), { fromCluster: signal === 'cluster' });
     } catch (error) {
       // A bad file changes nothing: the running credentials stay.
-      log.error({ signal: 'SIGHUP', problems: error instanceof ConfigError ? error.problems : [(error as Error).message] }, 'configuration NOT reloaded: the running one stays');
+      log.error({ signal, problems: error instanceof ConfigError ? error.problems : [(error as Error).message] }, 'configuration NOT reloaded: the running one stays');
     }
-  });
+  };
+  process.on('SIGHUP', () => reloadFromFile('SIGHUP'));
   // A schema found to be behind after a start during a database outage: stop (shares stay in the spool).
   const onFatal = () => void (running?.stop() ?? Promise.resolve()).finally(() => process.exit(1));
-  const pool = await startPool(config, { onFatal });
+  const pool = await startPool(config, { onFatal, onClusterReload: () => reloadFromFile('cluster') });
   running = pool;
   const shutdown = (signal: string) => {
     createLogger('cli').info({ signal }, 'signal received');

@@ -23,6 +23,8 @@ import { startSharePartitionMaintenance } from './store/partitions.js';
 import { HistoryWriter } from './store/history.js';
 import { InstanceLease, type InstanceFigures } from './store/instance-lease.js';
 import { ConnectedWorkersPublisher } from './store/connected-workers.js';
+import { ClusterChannel, publishClusterEvent, type ClusterEvent } from './store/cluster-events.js';
+import { SharedBans } from './store/shared-bans.js';
 import { Cached, readPoolWideFigures, type PoolWideFigures } from './ops/api/pool-view.js';
 import { Notifier } from './ops/alerts/notifier.js';
 import { ShareWriter } from './store/share-writer.js';
@@ -56,7 +58,9 @@ export interface RunningPool {
    * Applies a re-read configuration (SIGHUP) without dropping miners: RPC credentials (node.rpcUrl,
    * node.cookieFile), the database password. Other changes are listed as needing a restart.
    */
-  reload(next: Config): ReloadResult;
+  reload(next: Config, options?: { fromCluster?: boolean }): ReloadResult;
+  /** What this instance shares with the others through PostgreSQL (bans, found blocks, reloads); undefined without a database. */
+  cluster: ClusterChannel | undefined;
   stop(): Promise<void>;
 }
 
@@ -86,7 +90,9 @@ export function changedPaths(a: unknown, b: unknown, prefix = ''): string[] {
  */
 export async function startPool(
   config: Config,
-  options: { metrics?: Metrics; logger?: Logger; /** The schema, checked after a start during an outage, was refused, or the instance lease was lost. */ onFatal?: (error: Error) => void } = {},
+  options: { metrics?: Metrics; logger?: Logger; /** The schema, checked after a start during an outage, was refused, or the instance lease was lost. */ onFatal?: (error: Error) => void;
+    /** Another instance's configuration was reloaded (SIGHUP there): re-read this one's (without announcing it again). */
+    onClusterReload?: () => void } = {},
 ): Promise<RunningPool> {
   const logger = options.logger ?? createLogger();
   const metrics = options.metrics ?? defaultMetrics;
@@ -129,6 +135,10 @@ export async function startPool(
   let lease: InstanceLease | undefined;
   let figures: (() => InstanceFigures) | undefined;
   let presence: ConnectedWorkersPublisher | undefined;
+  // Announcements to the other instances; lost (logged) while the database is away: the state is in tables anyway.
+  const announce = (event: ClusterEvent): void => {
+    if (db) publishClusterEvent(db, event).catch((error: unknown) => logger.debug({ err: error, kind: event.kind }, 'cluster event not sent'));
+  };
   // Assigned once everything is wired (the lease's onLost may call it only after that).
   let stop: () => Promise<void> = async () => undefined;
   const spoolDir = path.resolve(config.database.spoolDir, `instance-${config.instanceId}`);
@@ -232,7 +242,10 @@ export async function startPool(
   const blocks = new FoundBlockHandler({
     rpc: blockRpc,
     store: blockStore,
-    onAccepted: () => void templates.refresh().catch(() => undefined),
+    onAccepted: () => {
+      void templates.refresh().catch(() => undefined);
+      announce({ kind: 'block', from: config.instanceId, chain: 'litecoin' });
+    },
     metrics,
     logger: logger.child({ module: 'blocks' }),
   });
@@ -258,7 +271,13 @@ export async function startPool(
       logger: logger.child({ module: 'aux', chain: chain.name }),
       onError: (method) => metrics.auxRpcErrorsTotal.inc({ chain: chain.name, method: rpcMethodLabel(method) }),
     });
-    auxEndpoints.set(chain.name, { rpc: auxRpc, onAccepted: () => source.refresh() });
+    auxEndpoints.set(chain.name, {
+      rpc: auxRpc,
+      onAccepted: () => {
+        source.refresh();
+        announce({ kind: 'block', from: config.instanceId, chain: chain.name });
+      },
+    });
     metrics.addAuxChain(chain.name, () => source.workFetchedAt);
     return { source, rpc: auxRpc };
   });
@@ -317,6 +336,45 @@ export async function startPool(
   await checkPoolCannotSpend(rpc, logger.child({ module: 'least-privilege' }));
   for (const { source } of auxSources) source.start();
   jobs.startRebroadcastTimer();
+  // Bans, found blocks and reloads of the other instances; bans in force are loaded before the port opens.
+  let cluster: ClusterChannel | undefined;
+  let listenDb: pg.Pool | undefined;
+  if (db && config.database.url) {
+    const database = db;
+    const sharedBans = new SharedBans({ db: database, instanceId: config.instanceId, bans: server.bans, logger: logger.child({ module: 'bans' }) });
+    const closeSessions = server.bans.onBan;
+    server.bans.onBan = (ip, reason) => {
+      closeSessions(ip, reason);
+      if (reason !== 'shared') void sharedBans.publish(ip, reason);
+    };
+    listenDb = createPool({ url: config.database.url, max: 1, logger, applicationName: `ltcpool-${config.instanceId}-listen`, connectionTimeoutMs: 3000, queryTimeoutMs: 5000 });
+    cluster = new ClusterChannel({
+      pool: listenDb,
+      instanceId: config.instanceId,
+      logger: logger.child({ module: 'cluster' }),
+      onEvent: (event) => {
+        if (event.kind === 'ban') server.bans.impose(event.ip, event.seconds);
+        else if (event.kind === 'block') {
+          logger.info({ chain: event.chain, from: event.from }, 'block found by another instance: new work now');
+          if (event.chain === 'litecoin') void templates.refresh().catch(() => undefined);
+          else auxSources.find((a) => a.source.chain.name === event.chain)?.source.refresh();
+        } else if (event.kind === 'reload') {
+          logger.info({ from: event.from }, 'configuration reloaded on another instance: reloading this one');
+          options.onClusterReload?.();
+        }
+      },
+      // A block found while not listening would otherwise wait for the next poll.
+      onSync: async () => {
+        await sharedBans.load();
+        void templates.refresh().catch(() => undefined);
+      },
+    });
+    if (schemaOk) await sharedBans.load().catch((error: unknown) => logger.warn({ err: error }, 'shared bans not loaded at start: loaded once the listener connects'));
+  }
+  const startCluster = () => {
+    if (!stopped) cluster?.start();
+  };
+  if (schemaOk) startCluster();
   await server.listen();
   writer?.releaseReplay();
 
@@ -432,6 +490,7 @@ export async function startPool(
           lease!.start();
           logger.info('database answers and its schema is current: shares go to it, the spool replays');
           afterSchema();
+          startCluster();
           return;
         }
         if (!isDatabaseUnavailableError(outcome)) {
@@ -446,7 +505,7 @@ export async function startPool(
   }
 
   let current = config;
-  const reload = (next: Config): ReloadResult => {
+  const reload = (next: Config, reloadOptions: { fromCluster?: boolean } = {}): ReloadResult => {
     const changed = changedPaths(current, next);
     const applied: string[] = [];
     const restartNeeded = changed.filter((p) => !RELOADABLE.has(p));
@@ -462,7 +521,7 @@ export async function startPool(
       if (!db || !next.database.url) {
         restartNeeded.push('database.url');
       } else {
-        const outcome = [setPoolPassword(db, next.database.url), blocksDb ? setPoolPassword(blocksDb, next.database.url) : 'unchanged'];
+        const outcome = [db, blocksDb, listenDb].map((pool) => (pool ? setPoolPassword(pool, next.database.url!) : 'unchanged'));
         if (outcome.includes('restart-needed')) restartNeeded.push('database.url (only the password can change without a restart)');
         else if (outcome.includes('rotated')) applied.push('database.url (password)');
       }
@@ -474,6 +533,8 @@ export async function startPool(
       database: restartNeeded.some((p) => p.startsWith('database.url')) ? current.database : { ...current.database, url: next.database.url },
     };
     logger.info({ applied, restartNeeded }, restartNeeded.length ? 'configuration reloaded; some changes need a restart' : 'configuration reloaded');
+    // The other instances re-read their configuration too (shared secret files rotate for all of them at once).
+    if (!reloadOptions.fromCluster) announce({ kind: 'reload', from: config.instanceId });
     return { applied, restartNeeded };
   };
 
@@ -493,6 +554,7 @@ export async function startPool(
       // So is the instanceId: a successor on this host waits for it (instance.startWaitSeconds), and this
       // process no longer hands out work.
       await presence?.stop();
+      await cluster?.stop();
       await lease?.release();
       await hasher.close?.();
       await blocks.drain();
@@ -504,11 +566,12 @@ export async function startPool(
       await blockStore?.spool.close();
       await db?.end();
       await blocksDb?.end();
+      await listenDb?.end();
       rpc.close?.();
       blockRpc.close();
       for (const { rpc: auxRpc } of auxSources) auxRpc.close?.();
       logger.info('stopped');
     })());
 
-  return { stratumPorts: server.boundPorts, httpUrl: http?.url, server, jobs, shares, blocks, templates, aux: { sources: auxSources.map((a) => a.source), blocks: auxBlocks }, db, history, notifier, writer, reload, stop };
+  return { stratumPorts: server.boundPorts, httpUrl: http?.url, server, jobs, shares, blocks, templates, aux: { sources: auxSources.map((a) => a.source), blocks: auxBlocks }, db, history, notifier, writer, cluster, reload, stop };
 }

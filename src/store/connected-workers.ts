@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type pg from 'pg';
 import type { SqlQueryable } from '../ops/api/types.js';
+import { PRESENCE_LOCK_CLASS } from './cluster-events.js';
 
 /**
  * This instance's connected workers in connected_workers (migration 011), so every instance can tell which workers
@@ -101,8 +102,14 @@ export class ConnectedWorkersPublisher {
   }
 }
 
-/** A lease row that is live: not released, heartbeat younger than its lease. */
-export const LIVE_INSTANCE = `l.released_at IS NULL AND l.heartbeat_at >= now() - make_interval(secs => l.lease_seconds)`;
+/**
+ * A lease row of a serving instance: not released, heartbeat younger than its lease, and the instance's presence
+ * lock held (cluster-events.ts), which PostgreSQL frees the moment the process dies: a SIGKILLed instance drops out
+ * of the views at once, not when its lease expires.
+ */
+export const LIVE_INSTANCE = `l.released_at IS NULL AND l.heartbeat_at >= now() - make_interval(secs => l.lease_seconds)
+  AND EXISTS (SELECT 1 FROM pg_locks k WHERE k.locktype = 'advisory' AND k.granted AND k.classid = ${PRESENCE_LOCK_CLASS} AND k.objid = l.instance_id::int::oid
+              AND k.objsubid = 2 AND k.database = (SELECT oid FROM pg_database WHERE datname = current_database()))`;
 
 /** Workers of `address` connected now to live instances (optionally all but one instance), with their IPs. */
 export async function connectedWorkersOf(db: SqlQueryable, address: string, exceptInstance?: number): Promise<{ worker: string; ip: string }[]> {

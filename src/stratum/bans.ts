@@ -78,7 +78,8 @@ export class BanList {
   private readonly allow: BlockList;
   private readonly now: () => number;
   private readonly maxTracked: number;
-  onBan: (ip: string, reason: Offence) => void = () => undefined;
+  /** A new ban: made here (`reason` the offence) or by another instance ('shared'). */
+  onBan: (ip: string, reason: Offence | 'shared') => void = () => undefined;
 
   constructor(private readonly options: BanOptions) {
     this.allow = buildAllowList(options.allowList);
@@ -108,6 +109,10 @@ export class BanList {
     return entry ? this.decayed(entry, this.now()) : 0;
   }
 
+  get banSeconds(): number {
+    return this.options.banSeconds;
+  }
+
   get bannedCount(): number {
     return this.bans.size;
   }
@@ -132,6 +137,28 @@ export class BanList {
     this.options.metrics?.bannedIps.set(this.bans.size);
     this.options.logger?.warn({ ip: address, reason: offence, score: Math.round(value), banSeconds: this.options.banSeconds }, 'IP banned');
     this.onBan(address, offence);
+    return true;
+  }
+
+  /**
+   * A ban made elsewhere (another instance, or the shared table at start): the IP is refused for `seconds` more.
+   * The allow-list still wins; a longer ban already in place stays. Returns true when it banned (or extended).
+   */
+  impose(ip: string, seconds: number): boolean {
+    if (!this.options.enabled || !(seconds > 0)) return false;
+    const address = normalizeIp(ip);
+    if (this.isAllowed(address)) return false;
+    const until = this.now() + seconds * 1000;
+    const current = this.bans.get(address);
+    if (current !== undefined && current >= until) return false;
+    if (current === undefined && this.bans.size >= this.maxTracked) this.bans.delete(this.bans.keys().next().value as string);
+    this.bans.set(address, until);
+    this.scores.delete(address);
+    this.options.metrics?.bannedIps.set(this.bans.size);
+    if (current === undefined) {
+      this.options.logger?.warn({ ip: address, banSeconds: Math.round(seconds) }, 'IP banned (shared by another instance)');
+      this.onBan(address, 'shared');
+    }
     return true;
   }
 

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
@@ -41,7 +42,8 @@ async function instanceConfig(name: string, instanceId: number, leaseSeconds: nu
     instance: { leaseSeconds, startWaitSeconds: 1 },
     pool: { address: payoutAddress },
     node: { rpcUrl: node.rpcUrl, pollIntervalMs: 250 },
-    stratum: { host: '127.0.0.1', ports: [{ port: stratumPort, difficulty: 0.00001, proxyProtocol }], vardiff: { enabled: false }, staleGraceMs: 5000 },
+    // One oversize line bans (ban tests below); well-behaved miners never score.
+    stratum: { host: '127.0.0.1', ports: [{ port: stratumPort, difficulty: 0.00001, proxyProtocol }], vardiff: { enabled: false }, staleGraceMs: 5000, bans: { threshold: 20 } },
     database: { url: database.url, spoolDir: path.join(tmp, `spool-${name}`) },
     http: { host: '127.0.0.1', port: httpPort, dashboard: false },
     alerts: { enabled: false },
@@ -161,7 +163,7 @@ const instanceOf = (extranonce1: string) => Number.parseInt(extranonce1.slice(0,
 const shareId = (s: SubmittedShare) => `${instanceOf(s.extranonce1)}:${s.extranonce1}:${s.jobId}:${s.extranonce2}${s.ntime}${s.nonce}`;
 
 describe('scale-out behind HAProxy', () => {
-  it.skipIf(!fs.existsSync(HAPROXY))('three instances on one PostgreSQL: one is SIGKILLed, its miners mine on the others within 10 s, every share answered true is recorded once', async () => {
+  it.skipIf(!fs.existsSync(HAPROXY))('three instances on one PostgreSQL: one is SIGKILLed, its miners mine on the others within 10 s, every share answered true is recorded once; a ban on one refuses the IP on all; the pool API answers alike; every instance\'s blocks are credited once', async () => {
     // proxyProtocol: true on every Stratum port: each instance only speaks Stratum after HAProxy's PROXY v2 header.
     const instances = await Promise.all([1, 2, 3].map((id) => start(`ha-${id}`, id, 30, true)));
     const [front, stats] = [await freePort(), await freePort()];
@@ -182,6 +184,9 @@ describe('scale-out behind HAProxy', () => {
         miner.startMining();
       }
       await waitFor('every miner has shares accepted', () => miners.every((m) => m.accepted >= 2), 30_000);
+      // Blocks found by every instance, before one of them dies.
+      await waitFor('every instance has found a block the node accepted', async () =>
+        (await blockFinders(db)).length === 3, 60_000, 250);
       const byInstance = new Map<number, TestMiner[]>();
       for (const m of miners) byInstance.set(instanceOf(m.extranonce1), [...(byInstance.get(instanceOf(m.extranonce1)) ?? []), m]);
       expect([...byInstance.keys()].sort(), 'leastconn spreads the miners over the three instances').toEqual([1, 2, 3]);
@@ -200,22 +205,41 @@ describe('scale-out behind HAProxy', () => {
       const beforeMore = miners.reduce((n, m) => n + m.accepted, 0);
       await waitFor('mining goes on', () => miners.reduce((n, m) => n + m.accepted, 0) >= beforeMore + 6, 20_000);
 
-      // The pool API answers alike through each instance: pool-wide figures from the database, not the serving
-      // process's memory (each survivor holds only some of the miners).
       await Promise.all(miners.map((m) => m.stopMining()));
       const survivorIds = [1, 2, 3].filter((id) => id !== victimId);
-      const survivors = survivorIds.map((id) => instances[id - 1]);
-      const held = survivorIds.map((id) => miners.filter((m) => instanceOf(m.extranonce1) === id).length);
-      expect(held.every((n) => n < miners.length), `each survivor holds only some miners (${held})`).toBe(true);
+
+      // A ban made on one instance refuses the IP on the others. HAProxy passes the client's address (PROXY v2):
+      // an oversize line from 127.0.0.7 through it bans 127.0.0.7 on whichever instance took the connection.
+      const banned = '127.0.0.7';
+      await oversizeLine(front, banned);
+      const ban = await waitFor('the ban is in ip_bans', async () =>
+        (await db.query<{ instance_id: number }>('SELECT instance_id FROM ip_bans WHERE ip = $1', [banned])).rows[0], 10_000, 100);
+      expect(survivorIds).toContain(ban.instance_id);
+      for (const id of survivorIds) {
+        const port = instances[id - 1].stratumPort;
+        await waitFor(`instance ${id} refuses ${banned}`, async () => (await stratumAnswer(port, banned)) === null, 5000, 100);
+        expect(await stratumAnswer(port, '127.0.0.8'), `instance ${id} serves another IP`).toMatch(/"result"/);
+      }
+      for (let i = 0; i < 4; i++) expect(await stratumAnswer(front, banned, { throughHaproxy: true }), 'refused through HAProxy').toBeNull();
+      // An instance started later (the killed one, back) loads the bans in force before it opens its port.
+      instances[victimId - 1] = { ...instances[victimId - 1], pool: await spawnPool(path.join(tmp, `ha-${victimId}.json`), instances[victimId - 1].stratumPort) };
+      expect(await stratumAnswer(instances[victimId - 1].stratumPort, banned), 'the restarted instance refuses the banned IP').toBeNull();
+      expect(await stratumAnswer(instances[victimId - 1].stratumPort, '127.0.0.8')).toMatch(/"result"/);
+      console.log(`scale-out: ${banned} banned by instance ${ban.instance_id}, refused by instances 1, 2, 3 and through HAProxy`);
+
+      // The pool API answers alike through each instance: pool-wide figures from the database, not the serving
+      // process's memory (each instance holds only some of the miners; the restarted one none).
+      const held = [1, 2, 3].map((id) => miners.filter((m) => instanceOf(m.extranonce1) === id).length);
+      expect(held.every((n) => n < miners.length), `each instance holds only some miners (${held})`).toBe(true);
       let answers: PoolAnswer[] = [];
       await waitFor('every instance gives the same pool totals', async () => {
-        answers = await Promise.all(survivors.map((i) => poolAnswer(i.httpPort, address)));
-        return answers.every((a) => a.workers === miners.length && JSON.stringify(comparable(a)) === JSON.stringify(comparable(answers[0])));
+        answers = await Promise.all(instances.map((i) => poolAnswer(i.httpPort, address)));
+        return answers.every((a) => a.connections === miners.length && a.instances === 3 && JSON.stringify(comparable(a)) === JSON.stringify(comparable(answers[0])));
       }, 20_000, 250);
-      expect(answers[0]).toMatchObject({ miners: 1, workers: miners.length, online: miners.map((_, i) => `ha${i}`) });
+      expect(answers[0]).toMatchObject({ miners: 1, workers: miners.length, connections: miners.length, instances: 3, online: miners.map((_, i) => `ha${i}`) });
       for (const a of answers) expect(a.hashrate / answers[0].hashrate, 'hashrate from the same shares (read up to a cache period apart)').toBeCloseTo(1, 0);
       expect(answers[0].hashrate).toBeGreaterThan(0);
-      console.log(`scale-out: /api/pool through instances ${survivorIds}: ${JSON.stringify(comparable(answers[0]))}`);
+      console.log(`scale-out: /api/pool through instances 1, 2, 3: ${JSON.stringify(comparable(answers[0]))}`);
     } finally {
       for (const m of miners) await m.close();
       await haproxy.stop();
@@ -232,8 +256,81 @@ describe('scale-out behind HAProxy', () => {
     expect(wrong, `shares answered true missing or doubled (${wrong.length} of ${acknowledged.length})`).toEqual([]);
     console.log(`scale-out: ${acknowledged.length} shares answered true, each in the shares table once`);
     expect(new Set(acknowledged.map((id) => Number(id.split(':')[0]))), 'shares from every instance').toEqual(new Set([1, 2, 3]));
-  }, 180_000);
+
+    // Blocks found by every instance are credited once, by the one payout runner, once they matured.
+    expect((await blockFinders(db)).sort()).toEqual([1, 2, 3]);
+    await node.mine(100, await node.newAddress('bech32'));
+    const payoutsFile = writeJson(path.join(tmp, 'payouts.json'), {
+      network: 'regtest', pool: { address: payoutAddress }, node: { rpcUrl: node.rpcUrl }, database: { url: database.url },
+      log: { level: 'warn' }, payouts: { maturity: 100, walletName: node.walletName, minimumPayout: '1000' },
+    });
+    const payouts = () => run(process.execPath, ['--import', 'tsx', path.resolve('src/cli.ts'), 'payouts', '--once', '--config', payoutsFile], { timeoutMs: 60_000 });
+    const first = await payouts();
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    const credited = async () => (await db.query<{ id: string; instance: number; reward: string; credited: string; splits: number }>(
+      `SELECT b.id::text, split_part(b.share_id, ':', 1)::int AS instance, b.reward_litoshis::text AS reward,
+              (SELECT coalesce(sum(c.amount), 0) FROM credits c WHERE c.block_id = b.id)::text AS credited,
+              (SELECT count(*) FROM block_splits s WHERE s.block_id = b.id)::int AS splits
+         FROM blocks b WHERE b.chain = 'litecoin' AND b.status = 'confirmed' ORDER BY b.id`)).rows;
+    const once = await credited();
+    expect(new Set(once.map((b) => b.instance)), 'confirmed blocks of every instance').toEqual(new Set([1, 2, 3]));
+    for (const b of once) expect([b.splits, b.credited], `block ${b.id} of instance ${b.instance}`).toEqual([1, b.reward]);
+    expect((await db.query(`SELECT 1 FROM blocks WHERE chain = 'litecoin' AND status IN ('accepted', 'candidate', 'submitted')`)).rowCount, 'every block has its verdict').toBe(0);
+    const second = await payouts();
+    expect(second.code, second.stdout + second.stderr).toBe(0);
+    expect(await credited(), 'a second run credits nothing again').toEqual(once);
+    console.log(`scale-out: ${once.length} blocks of instances 1, 2, 3 confirmed and credited once by payouts --once`);
+  }, 240_000);
 });
+
+/** Instances (share id prefix) with a Litecoin block the node accepted (or that matured since). */
+async function blockFinders(db: pg.Pool): Promise<number[]> {
+  const res = await db.query<{ id: number }>(
+    `SELECT DISTINCT split_part(share_id, ':', 1)::int AS id FROM blocks WHERE chain = 'litecoin' AND status IN ('accepted', 'confirmed')`);
+  return res.rows.map((r) => r.id);
+}
+
+/**
+ * The first line a Stratum port answers mining.subscribe with, or null when it closes the connection unanswered.
+ * Straight to an instance's port, the PROXY header names `ip` as the client; through HAProxy the connection comes
+ * from `ip` (a loopback address) and HAProxy's header says so.
+ */
+function stratumAnswer(port: number, ip: string, options: { throughHaproxy?: boolean } = {}): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port, ...(options.throughHaproxy ? { localAddress: ip } : {}) });
+    let data = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no answer and no close from port ${port} for ${ip} in 5 s`));
+    }, 5000);
+    socket.on('connect', () => {
+      const header = options.throughHaproxy ? '' : `PROXY TCP4 ${ip} 127.0.0.1 40000 ${port}\r\n`;
+      socket.write(`${header}{"id":1,"method":"mining.subscribe","params":["scale-out-test"]}\n`);
+    });
+    socket.on('data', (chunk) => {
+      data += chunk.toString();
+      const end = data.indexOf('\n');
+      if (end === -1) return;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(data.slice(0, end));
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(null);
+    });
+  });
+}
+
+/** A line longer than stratum.limits.maxLineBytes from `ip`, through HAProxy: resolves once the pool hung up. */
+function oversizeLine(front: number, ip: string): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port: front, localAddress: ip }, () => socket.write('x'.repeat(20_000)));
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve());
+  });
+}
 
 interface PoolAnswer { hashrate: number; miners: number; workers: number; connections: number; instances: number; blocks: unknown; online: string[] }
 

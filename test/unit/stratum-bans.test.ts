@@ -82,6 +82,28 @@ describe('ban scoring', () => {
     });
   }
 
+  it('imposes a ban made by another instance for the time it has left: the allow-list still wins, a longer ban stays', async () => {
+    const { bans, metrics, advance } = banList();
+    const events: Array<[string, string]> = [];
+    bans.onBan = (ip, reason) => events.push([ip, reason]);
+    expect(bans.impose('::ffff:203.0.113.9', 30)).toBe(true);
+    expect(bans.isBanned('203.0.113.9')).toBe(true);
+    expect(events).toEqual([['203.0.113.9', 'shared']]);
+    expect(await metricValue(metrics, 'ltcpool_banned_ips')).toBe(1);
+    expect(await metricValue(metrics, 'ltcpool_bans_total')).toBe(0); // counted where it was made
+    expect(bans.impose('203.0.113.9', 10)).toBe(false); // shorter than the one in place
+    expect(bans.impose('203.0.113.9', 45)).toBe(true); // extended, no second callback
+    expect(events).toHaveLength(1);
+    advance(44_000);
+    expect(bans.isBanned('203.0.113.9')).toBe(true);
+    advance(1_000);
+    expect(bans.isBanned('203.0.113.9')).toBe(false);
+    expect(bans.impose('192.0.2.7', 60)).toBe(false); // allow-listed here
+    expect(bans.impose('203.0.113.10', 0)).toBe(false); // expired meanwhile
+    expect(bans.isBanned('192.0.2.7')).toBe(false);
+    expect(banList({ enabled: false }).bans.impose('203.0.113.9', 30)).toBe(false);
+  });
+
   it('does nothing when disabled', () => {
     const { bans } = banList({ enabled: false });
     expect(bans.record('203.0.113.9', 'line-too-long', 100)).toBe(false);
