@@ -25,7 +25,7 @@ import { InstanceLease, type InstanceFigures } from './store/instance-lease.js';
 import { ConnectedWorkersPublisher } from './store/connected-workers.js';
 import { ClusterChannel, publishClusterEvent, type ClusterEvent } from './store/cluster-events.js';
 import { SharedBans } from './store/shared-bans.js';
-import { Cached, readPoolWideFigures, type PoolWideFigures } from './ops/api/pool-view.js';
+import { Cached, readPoolWideFigures } from './ops/api/pool-view.js';
 import { Notifier } from './ops/alerts/notifier.js';
 import { ShareWriter } from './store/share-writer.js';
 import { Spool } from './store/spool.js';
@@ -340,8 +340,7 @@ export async function startPool(
   let cluster: ClusterChannel | undefined;
   let listenDb: pg.Pool | undefined;
   if (db && config.database.url) {
-    const database = db;
-    const sharedBans = new SharedBans({ db: database, instanceId: config.instanceId, bans: server.bans, logger: logger.child({ module: 'bans' }) });
+    const sharedBans = new SharedBans({ db, instanceId: config.instanceId, bans: server.bans, logger: logger.child({ module: 'bans' }) });
     const closeSessions = server.bans.onBan;
     server.bans.onBan = (ip, reason) => {
       closeSessions(ip, reason);
@@ -364,23 +363,28 @@ export async function startPool(
         }
       },
       // A block found while not listening would otherwise wait for the next poll.
-      onSync: async () => {
-        await sharedBans.load();
+      onSync: async (client) => {
+        await sharedBans.load(client);
         void templates.refresh().catch(() => undefined);
       },
     });
-    if (schemaOk) await sharedBans.load().catch((error: unknown) => logger.warn({ err: error }, 'shared bans not loaded at start: loaded once the listener connects'));
   }
   const startCluster = () => {
     if (!stopped) cluster?.start();
   };
-  if (schemaOk) startCluster();
+  if (schemaOk && cluster) {
+    startCluster();
+    // The bans in force before the port opens (on the listener's own connection: a spool replaying meanwhile
+    // holds the others); a database too slow for that does not keep miners waiting.
+    if (!(await cluster.firstSync(3000))) logger.warn('bans of the other instances not loaded yet: the port opens, they follow once the listener connects');
+  }
   await server.listen();
   writer?.releaseReplay();
 
   // Pool-wide figures (every instance) from the database, kept a few seconds: /api/pool and the hashrate gauge.
   const hashrateWindowSeconds = 600;
-  const poolWide = db ? ((cache: Cached<PoolWideFigures>) => () => cache.get())(new Cached(() => readPoolWideFigures(db!, hashrateWindowSeconds), 5000)) : undefined;
+  const figuresDb = db;
+  const poolWide = figuresDb ? new Cached(() => readPoolWideFigures(figuresDb, hashrateWindowSeconds), 5000).get : undefined;
 
   let http: HttpServer | undefined;
   if (config.http.enabled) {

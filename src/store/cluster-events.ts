@@ -48,8 +48,11 @@ export interface ClusterChannelOptions {
   instanceId: number;
   /** Another instance's event (own events are not delivered). */
   onEvent: (event: ClusterEvent) => void;
-  /** After every (re)connect, once listening: read the tables' state (an event may have been missed meanwhile). */
-  onSync: () => Promise<void>;
+  /**
+   * After every (re)connect, once listening: read the tables' state (an event may have been missed meanwhile), on
+   * the listening connection itself (never queued behind the share writer's connections).
+   */
+  onSync: (client: pg.PoolClient) => Promise<void>;
   logger: Logger;
   /** A ping this often finds a connection that died silently. Default 10 s. */
   pingMs?: number;
@@ -68,6 +71,7 @@ export class ClusterChannel {
   private loop: Promise<void> | undefined;
   /** Successful (re)connects, each followed by a sync. */
   syncs = 0;
+  private readonly syncWaiters: Array<(synced: boolean) => void> = [];
 
   constructor(private readonly options: ClusterChannelOptions) {}
 
@@ -77,6 +81,15 @@ export class ClusterChannel {
 
   start(): void {
     this.loop ??= this.run();
+  }
+
+  /** True once the first sync is done, false if `timeoutMs` passed first (the database is away: carry on). */
+  firstSync(timeoutMs: number): Promise<boolean> {
+    if (this.syncs > 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      this.syncWaiters.push(resolve);
+      setTimeout(() => resolve(false), timeoutMs).unref();
+    });
   }
 
   async stop(): Promise<void> {
@@ -114,8 +127,9 @@ export class ClusterChannel {
         await client.query(`LISTEN ${CLUSTER_CHANNEL}`);
         const present = await this.holdPresence(client);
         this.client = client;
-        await this.options.onSync();
+        await this.options.onSync(client);
         this.syncs++;
+        for (const resolve of this.syncWaiters.splice(0)) resolve(true);
         if (failures > 0) logger.info({ after: failures }, 'cluster listener reconnected: listening again, state reloaded');
         else logger.info('cluster listener: listening');
         failures = 0;

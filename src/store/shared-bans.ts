@@ -44,8 +44,8 @@ export class SharedBans {
   }
 
   /** Imposes every ban still running in the table (start, reconnect); forgets rows expired a day ago. */
-  async load(): Promise<number> {
-    const { db, bans } = this.options;
+  async load(db: Pick<pg.Pool, 'query'> = this.options.db): Promise<number> {
+    const { bans } = this.options;
     await this.publishPending();
     const { rows } = await db.query<{ ip: string; seconds: number }>(
       'SELECT ip, extract(epoch FROM banned_until - now())::float8 AS seconds FROM ip_bans WHERE banned_until > now()',

@@ -32,7 +32,7 @@ function member(id: number): Member {
       events.push(event);
       if (event.kind === 'ban') bans.impose(event.ip, event.seconds);
     },
-    onSync: async () => void (await shared.load()),
+    onSync: async (client) => void (await shared.load(client)),
   });
   return { id, db, listenDb, bans, shared, channel, events };
 }

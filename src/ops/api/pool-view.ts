@@ -59,7 +59,8 @@ export class Cached<T> {
     private readonly now: () => number = Date.now,
   ) {}
 
-  get(): Promise<T> {
+  /** A bound function: pass `cache.get` where a loader is expected. */
+  readonly get = (): Promise<T> => {
     if (this.value && this.now() - this.value.at < this.ttlMs) return Promise.resolve(this.value.data);
     return (this.loading ??= this.load()
       .then((data) => {
@@ -67,7 +68,7 @@ export class Cached<T> {
         return data;
       })
       .finally(() => (this.loading = undefined)));
-  }
+  };
 }
 
 /**

@@ -23,7 +23,7 @@ const addressParams = { type: 'object', properties: { address: addressSchema }, 
 export function apiRoutes(deps: ApiDeps): FastifyPluginAsync {
   const validateAddress = deps.validateAddress ?? ((address: string) => void decodeAddress(address, deps.network));
   const windowSeconds = deps.hashrateWindowSeconds ?? 600;
-  const poolWide = deps.poolWide ?? ((cache) => () => cache.get())(new Cached(() => readPoolWideFigures(deps.db, windowSeconds), 5000));
+  const poolWide = deps.poolWide ?? new Cached(() => readPoolWideFigures(deps.db, windowSeconds), 5000).get;
 
   return async (app: FastifyInstance) => {
     app.get('/pool', async () => {
