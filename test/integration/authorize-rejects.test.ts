@@ -2,19 +2,12 @@
 // address mined nothing and the operator could not see why. The real Stratum server on the fixture template.
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
-import { FIXTURE_ADDRESS, startFixturePool, type FixturePool } from '../load/fixture-pool.js';
+import { describe, expect, it } from 'vitest';
+import { FIXTURE_ADDRESS, startFixturePool } from '../load/fixture-pool.js';
+import { fixturesPerTest } from '../support/fixture-clients.js';
 import { metricValue } from '../support/pool.js';
-import { RawClient } from './hardening-client.js';
 
-let pool: FixturePool | undefined;
-const clients: RawClient[] = [];
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.destroy();
-  await pool?.stop();
-  pool = undefined;
-});
+const { raw, trackPool } = fixturesPerTest();
 
 const MAINNET_ADDRESS = 'ltc1qvjppdf5w4vt5h3ju85le236up4vqfd3yc6mt86';
 
@@ -22,9 +15,8 @@ describe('refused mining.authorize', () => {
   it('is counted by reason and logged at a sampled rate', async () => {
     const lines: Array<Record<string, unknown>> = [];
     const sink = new Writable({ write(chunk, _enc, done) { for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l)); done(); } });
-    pool = await startFixturePool({ stratum: { limits: { maxWorkersPerConnection: 2 } } }, { logger: pino({ level: 'info' }, sink) });
-    const client = await RawClient.connect(pool.port);
-    clients.push(client);
+    const pool = trackPool(await startFixturePool({ stratum: { limits: { maxWorkersPerConnection: 2 } } }, { logger: pino({ level: 'info' }, sink) }));
+    const client = await raw(pool.port);
     const refused = async (username: unknown) => {
       const answer = await client.request('mining.authorize', [username, 'x']);
       expect(answer.result, JSON.stringify(answer)).not.toBe(true);
@@ -39,7 +31,7 @@ describe('refused mining.authorize', () => {
     expect((await client.request('mining.authorize', [`${FIXTURE_ADDRESS}.b`, 'x'])).result).toBe(true);
     expect(await refused(`${FIXTURE_ADDRESS}.c`)).toMatch(/too many workers/);
 
-    const count = (reason: string) => metricValue(pool!.metrics, 'ltcpool_authorize_rejects_total', { reason });
+    const count = (reason: string) => metricValue(pool.metrics, 'ltcpool_authorize_rejects_total', { reason });
     expect(await count('bad-address')).toBe(5);
     expect(await count('wrong-network')).toBe(1);
     expect(await count('bad-worker-name')).toBe(1);

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestMiner } from '../../src/miner/miner.js';
 import { FIXTURE_ADDRESS, startFixturePool, type FixturePool } from '../load/fixture-pool.js';
 import { waitFor } from '../support/pool.js';
-import { RawClient } from './hardening-client.js';
+import { RawClient } from '../support/raw-client.js';
 
 const golden = JSON.parse(readFileSync(new URL('../fixtures/regtest/stratum-golden.json', import.meta.url), 'utf8')) as {
   transcript_first_lines: Array<{ line: string }>;

@@ -7,31 +7,18 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { TestMiner } from '../../src/miner/miner.js';
-import { FIXTURE_ADDRESS, fixtureConfig, startFixturePool, type FixturePool } from '../load/fixture-pool.js';
+import { FIXTURE_ADDRESS, fixtureConfig, startFixturePool } from '../load/fixture-pool.js';
+import { FIXTURE_USER, fixturesPerTest } from '../support/fixture-clients.js';
 import { metricValue, waitFor } from '../support/pool.js';
-import { RawClient } from './hardening-client.js';
+import { RawClient } from '../support/raw-client.js';
 
-const USER = `${FIXTURE_ADDRESS}.rig`;
-let pools: FixturePool[] = [];
-let clients: Array<RawClient | TestMiner> = [];
-
-async function pool(overrides: Record<string, unknown> = {}): Promise<FixturePool> {
-  const p = await startFixturePool(overrides);
-  pools.push(p);
-  return p;
-}
-
-async function raw(port: number, source = '127.0.0.1', options: Parameters<typeof RawClient.connect>[2] = {}): Promise<RawClient> {
-  const c = await RawClient.connect(port, source, options);
-  clients.push(c);
-  return c;
-}
+const USER = FIXTURE_USER;
+const { pool, raw, track, forgetPool } = fixturesPerTest();
 
 async function honestMiner(port: number): Promise<TestMiner> {
-  const miner = new TestMiner({ host: '127.0.0.1', port, username: USER, requestTimeoutMs: 5000 });
-  clients.push(miner);
+  const miner = track(new TestMiner({ host: '127.0.0.1', port, username: USER, requestTimeoutMs: 5000 }));
   expect((await miner.start()).result).toBe(true);
   await miner.waitForJob();
   return miner;
@@ -56,13 +43,6 @@ async function refusedAtAccept(port: number, source: string): Promise<boolean> {
   const closed = await client.waitClosed(2000);
   return closed && client.lines.length === 0;
 }
-
-afterEach(async () => {
-  for (const c of clients) (c instanceof TestMiner ? void c.close() : c.destroy());
-  clients = [];
-  await Promise.all(pools.map((p) => p.stop()));
-  pools = [];
-});
 
 describe('limits', () => {
   it('answers a message flood with errors, closes the connection, and bans the IP; other IPs and honest miners are unaffected', async () => {
@@ -362,7 +342,7 @@ describe('shutdown', () => {
     expect(sorted[0] - started).toBeLessThan(300);
     const gotNewWork = miners.filter((c) => c.lines.filter((l) => l.method === 'mining.notify').length >= 2);
     expect(gotNewWork.length).toBeGreaterThanOrEqual(15);
-    pools = pools.filter((x) => x !== p);
+    forgetPool(p);
   });
 });
 
@@ -402,8 +382,7 @@ describe('broadcast', () => {
 describe('difficulty floor', () => {
   it('d=1e-300 gets the port minimum difficulty (and a share below it is rejected); suggest_difficulty too; d=1e300 stops at vardiff max', async () => {
     const p = await pool({ stratum: { ports: [{ port: 0, difficulty: 1, minDifficulty: 0.5 }], vardiff: { enabled: false, maxDifficulty: 1e9 } } });
-    const fixed = new TestMiner({ host: '127.0.0.1', port: p.port, username: USER, password: 'x,d=1e-300', requestTimeoutMs: 5000 });
-    clients.push(fixed);
+    const fixed = track(new TestMiner({ host: '127.0.0.1', port: p.port, username: USER, password: 'x,d=1e-300', requestTimeoutMs: 5000 }));
     expect((await fixed.start()).result).toBe(true);
     await fixed.waitForJob();
     expect(fixed.difficulty).toBe(0.5);
@@ -416,8 +395,7 @@ describe('difficulty floor', () => {
     await suggesting.request('mining.suggest_difficulty', [1e-300]);
     await suggesting.waitFor((l) => l.method === 'mining.set_difficulty' && l.params![0] === 0.5);
 
-    const huge = new TestMiner({ host: '127.0.0.1', port: p.port, username: USER, password: 'd=1e300', requestTimeoutMs: 5000 });
-    clients.push(huge);
+    const huge = track(new TestMiner({ host: '127.0.0.1', port: p.port, username: USER, password: 'd=1e300', requestTimeoutMs: 5000 }));
     expect((await huge.start()).result).toBe(true);
     await huge.waitForJob();
     expect(huge.difficulty).toBe(1e9);

@@ -6,48 +6,26 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TestMiner, type MinerHabits } from '../../src/miner/miner.js';
 import { sha256d } from '../../src/work/bytes.js';
 import { difficultyToTarget } from '../../src/work/difficulty.js';
 import { merkleBranch } from '../../src/work/merkle.js';
 import { freePorts } from '../harness/ports.js';
-import { FIXTURE_ADDRESS, startFixturePool, TINY_DIFFICULTY, type FixturePool } from '../load/fixture-pool.js';
+import { FIXTURE_ADDRESS, startFixturePool, TINY_DIFFICULTY } from '../load/fixture-pool.js';
+import { FIXTURE_USER, fixturesPerTest } from '../support/fixture-clients.js';
 import { metricValue, waitFor } from '../support/pool.js';
-import { RawClient } from './hardening-client.js';
 
-const USER = `${FIXTURE_ADDRESS}.rig`;
-let pools: FixturePool[] = [];
-let clients: Array<RawClient | TestMiner> = [];
-
-async function pool(overrides: Record<string, unknown> = {}): Promise<FixturePool> {
-  const p = await startFixturePool(overrides);
-  pools.push(p);
-  return p;
-}
+const USER = FIXTURE_USER;
+const { pool, raw, track, trackPool } = fixturesPerTest();
 
 function miner(port: number, habits: MinerHabits, extra: Partial<ConstructorParameters<typeof TestMiner>[0]> = {}): TestMiner {
-  const m = new TestMiner({ host: '127.0.0.1', port, username: USER, requestTimeoutMs: 3000, habits, ...extra });
-  clients.push(m);
-  return m;
-}
-
-async function raw(port: number, source = '127.0.0.1'): Promise<RawClient> {
-  const c = await RawClient.connect(port, source);
-  clients.push(c);
-  return c;
+  return track(new TestMiner({ host: '127.0.0.1', port, username: USER, requestTimeoutMs: 3000, habits, ...extra }));
 }
 
 function hex64(value: bigint): string {
   return value.toString(16).padStart(64, '0');
 }
-
-afterEach(async () => {
-  for (const c of clients) (c instanceof TestMiner ? void c.close() : c.destroy());
-  clients = [];
-  await Promise.all(pools.map((p) => p.stop()));
-  pools = [];
-});
 
 describe('TLS ClientHello on a plain port (bfgminer on stratum+tcp)', () => {
   it('100 probes from one IP: each closed quietly, no ban score; the IP mines on', async () => {
@@ -81,8 +59,7 @@ describe('a port serving TLS and plain Stratum (tls.optional)', () => {
         return;
       }
       const p = await pool({ stratum: { ports: [{ port: 0, difficulty: 1e-9, tls: { cert, key, optional: true } }], bans: { threshold: 5 } } });
-      const secure = await RawClient.connect(p.port, '127.0.0.4', { tls: true });
-      clients.push(secure);
+      const secure = await raw(p.port, '127.0.0.4', { tls: true });
       await secure.subscribeAndAuthorize(USER);
       expect((secure.socket as import('node:tls').TLSSocket).getPeerCertificate().subject?.CN).toBe('127.0.0.1');
       const plain = await raw(p.port, '127.0.0.4');
@@ -251,7 +228,7 @@ describe('shutdown: client.reconnect obeyed at once reaches a listening port', (
     const successor = startFixturePool(settings); // while the old one still listens
     await stopping;
     const next = await successor;
-    pools.push(next);
+    trackPool(next);
     await waitFor('every miner on the successor', () => next.server.stats().workers === 4, 5000);
   });
 

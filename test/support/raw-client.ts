@@ -1,6 +1,6 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { onLines } from '../support/stratum-lines.js';
+import { onLines } from './stratum-lines.js';
 
 export interface Line {
   id?: number | string | null;
