@@ -12,7 +12,7 @@ import { TestMiner } from '../../src/miner/miner.js';
 import { FIXTURE_ADDRESS, fixtureConfig, startFixturePool } from '../load/fixture-pool.js';
 import { FIXTURE_USER, fixturesPerTest } from '../support/fixture-clients.js';
 import { metricValue, waitFor } from '../support/pool.js';
-import { RawClient } from '../support/raw-client.js';
+import type { RawClient } from '../support/raw-client.js';
 
 const USER = FIXTURE_USER;
 const { pool, raw, track, forgetPool } = fixturesPerTest();

@@ -15,6 +15,7 @@ import type { JobManager } from '../../src/stratum/job-manager.js';
 import type { StratumServer } from '../../src/stratum/server.js';
 import type { BlockHandler, ShareProcessor, ShareSink } from '../../src/stratum/share-processor.js';
 import { createStratumStack } from '../../src/stratum/stack.js';
+import { deepMerge } from '../support/pool.js';
 import type { ScryptHasher } from '../../src/work/scrypt.js';
 import type { BlockTemplate } from '../../src/work/template.js';
 
@@ -43,18 +44,6 @@ export interface FixturePool {
 export function fixtureTemplate(previousblockhash?: string): BlockTemplate {
   const template = JSON.parse(readFileSync(FIXTURE, 'utf8')) as BlockTemplate;
   return { ...template, bits: MAINNET_LIKE_BITS, previousblockhash: previousblockhash ?? template.previousblockhash };
-}
-
-function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...a };
-  for (const [key, value] of Object.entries(b)) {
-    const current = out[key];
-    out[key] =
-      value && typeof value === 'object' && !Array.isArray(value) && current && typeof current === 'object' && !Array.isArray(current)
-        ? deepMerge(current as Record<string, unknown>, value as Record<string, unknown>)
-        : value;
-  }
-  return out;
 }
 
 export function fixtureConfig(overrides: Record<string, unknown> = {}): Config {

@@ -34,7 +34,8 @@ export async function startTestPool(node: RegtestNode, payoutAddress: string, ov
   return { ...pool, config, metrics, stratumPort: pool.stratumPorts[0] };
 }
 
-function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+/** `b` over `a`, objects merged key by key (arrays and other values replaced). */
+export function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...a };
   for (const [key, value] of Object.entries(b)) {
     const current = out[key];
