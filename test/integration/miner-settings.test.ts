@@ -1,15 +1,9 @@
 import http from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestMiner } from '../../src/miner/miner.js';
 import { readPayoutThresholds } from '../../src/payouts/ledger.js';
 import { planPayments } from '../../src/payouts/plan.js';
-import { createPool } from '../../src/store/db.js';
-import { migrate } from '../../src/store/migrations.js';
-import { startRegtest, type RegtestNode } from '../harness/litecoind.js';
-import { startPostgres, type TestDatabase } from '../harness/postgres.js';
-import { startTestPool, waitFor, type TestPool } from '../support/pool.js';
+import { startPoolTestbed, waitFor, type PoolTestbed, type TestPool } from '../support/pool.js';
 
 /**
  * Per-miner settings over HTTP against a regtest pool: only a request from an IP with a connected worker of the
@@ -19,27 +13,19 @@ import { startTestPool, waitFor, type TestPool } from '../support/pool.js';
 const MINER = 'rltc1qvjppdf5w4vt5h3ju85le236up4vqfd3y2yecyw';
 const OTHER = 'rltc1qft5p2uhsdcdc3l2ua4ap5qqfg4pjaqlp250x7us7a8qqhrxrxfsqc6h8ge';
 
-let node: RegtestNode;
-let database: TestDatabase;
+let testbed: PoolTestbed;
 let pool: TestPool;
 
 beforeAll(async () => {
-  node = await startRegtest();
-  database = await startPostgres();
-  const db = createPool({ url: database.url, max: 1 });
-  await migrate(db);
-  await db.end();
-  pool = await startTestPool(node, await node.newAddress(), {
-    database: { url: database.url, spoolDir: path.join(os.tmpdir(), `ltcpool-settings-spool-${process.pid}`) },
+  testbed = await startPoolTestbed({
     payouts: { minimumPayout: '100000', maxPayoutThreshold: '500000000' },
     history: { enabled: false },
   });
+  ({ pool } = testbed);
 }, 180_000);
 
 afterAll(async () => {
-  await pool?.stop();
-  await database?.stop();
-  await node?.stop();
+  await testbed?.stop();
 });
 
 /** A JSON request to the pool's HTTP port from `from` (a local address). */

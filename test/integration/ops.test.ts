@@ -1,31 +1,20 @@
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestMiner } from '../../src/miner/miner.js';
-import { createPool } from '../../src/store/db.js';
-import { migrate } from '../../src/store/migrations.js';
-import { startRegtest, type RegtestNode } from '../harness/litecoind.js';
-import { startPostgres, type TestDatabase } from '../harness/postgres.js';
-import { startTestPool, waitFor, type TestPool } from '../support/pool.js';
+import type { RegtestNode } from '../harness/litecoind.js';
+import { startPoolTestbed, waitFor, type PoolTestbed, type TestPool } from '../support/pool.js';
 
 const minerAddress = 'rltc1qvjppdf5w4vt5h3ju85le236up4vqfd3y2yecyw';
+let testbed: PoolTestbed;
 let node: RegtestNode;
-let database: TestDatabase;
 let pool: TestPool;
 
 beforeAll(async () => {
-  node = await startRegtest();
-  database = await startPostgres();
-  const db = createPool({ url: database.url, max: 1 });
-  await migrate(db);
-  await db.end();
-  pool = await startTestPool(node, await node.newAddress(), { database: { url: database.url, spoolDir: path.join(os.tmpdir(), `ltcpool-ops-spool-${process.pid}`) } });
+  testbed = await startPoolTestbed();
+  ({ node, pool } = testbed);
 }, 180_000);
 
 afterAll(async () => {
-  await pool?.stop();
-  await database?.stop();
-  await node?.stop();
+  await testbed?.stop();
 });
 
 async function get(path: string): Promise<{ status: number; body: any; text: string }> {

@@ -1,15 +1,10 @@
 import { existsSync, mkdirSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestMiner } from '../../src/miner/miner.js';
-import { createPool } from '../../src/store/db.js';
-import { migrate } from '../../src/store/migrations.js';
 import { formatHashrate, formatLtc, formatPercent } from '../../src/ops/format.js';
-import { startRegtest, type RegtestNode } from '../harness/litecoind.js';
-import { startPostgres, type TestDatabase } from '../harness/postgres.js';
-import { startTestPool, waitFor, type TestPool } from '../support/pool.js';
+import { startPoolTestbed, waitFor, type PoolTestbed, type TestPool } from '../support/pool.js';
 
 /**
  * The miners' dashboard in a real headless Chromium (Debian's package, driven by playwright-core; no browser
@@ -23,8 +18,7 @@ const MINER = 'rltc1qvjppdf5w4vt5h3ju85le236up4vqfd3y2yecyw';
 export const SCREENSHOT_DIR = path.resolve(process.env.LTCPOOL_SCREENSHOT_DIR ?? 'test-artifacts/dashboard');
 
 describe.skipIf(!CHROMIUM)('dashboard in headless Chromium', () => {
-  let node: RegtestNode;
-  let database: TestDatabase;
+  let testbed: PoolTestbed;
   let pool: TestPool;
   let browser: Browser;
   let page: Page;
@@ -33,15 +27,8 @@ describe.skipIf(!CHROMIUM)('dashboard in headless Chromium', () => {
 
   beforeAll(async () => {
     mkdirSync(SCREENSHOT_DIR, { recursive: true });
-    node = await startRegtest();
-    database = await startPostgres();
-    const db = createPool({ url: database.url, max: 1 });
-    await migrate(db);
-    await db.end();
-    pool = await startTestPool(node, await node.newAddress(), {
-      database: { url: database.url, spoolDir: path.join(os.tmpdir(), `ltcpool-web-spool-${process.pid}`) },
-      history: { intervalSeconds: 5, effortSettleSeconds: 0 },
-    });
+    testbed = await startPoolTestbed({ history: { intervalSeconds: 5, effortSettleSeconds: 0 } });
+    pool = testbed.pool;
     rigA = new TestMiner({ host: '127.0.0.1', port: pool.stratumPort, username: `${MINER}.rig-a`, hashrate: 3 });
     rigB = new TestMiner({ host: '127.0.0.1', port: pool.stratumPort, username: `${MINER}.rig-b`, hashrate: 3 });
     await Promise.all([rigA.start(), rigB.start()]);
@@ -68,9 +55,7 @@ describe.skipIf(!CHROMIUM)('dashboard in headless Chromium', () => {
     await browser?.close();
     await rigA?.close();
     await rigB?.close();
-    await pool?.stop();
-    await database?.stop();
-    await node?.stop();
+    await testbed?.stop();
   });
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
