@@ -1,16 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startPostgres, type TestDatabase } from '../harness/postgres.js';
+import { startStoreTestbed, type StoreTestbed } from '../support/store.js';
 import { startHttpServer, type HttpServer } from '../../src/ops/http.js';
 import { HASHES_PER_SHARE_DIFF1 } from '../../src/work/difficulty.js';
 import { createMetrics } from '../../src/ops/metrics.js';
-import { createPool } from '../../src/store/db.js';
 import { computeBlockEfforts, HistoryWriter, recomputeBuckets, rollUp } from '../../src/store/history.js';
-import { migrate } from '../../src/store/migrations.js';
-import { ensureSharePartitions } from '../../src/store/partitions.js';
 import { ShareWriter, type AcceptedShare } from '../../src/store/share-writer.js';
 
 const MINER = 'rltc1qvjppdf5w4vt5h3ju85le236up4vqfd3y2yecyw';
@@ -34,24 +28,21 @@ interface Agg { shares: number; difficulty: number }
 const close = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b));
 
 describe('hashrate history against PostgreSQL', () => {
-  let db: TestDatabase;
+  let store: StoreTestbed;
   let pool: pg.Pool;
   let spoolDir: string;
 
   beforeAll(async () => {
-    db = await startPostgres();
-    pool = createPool({ url: db.url });
-    await migrate(pool);
-    await ensureSharePartitions(pool, 1);
+    store = await startStoreTestbed();
+    pool = store.pool;
   });
   afterAll(async () => {
-    await pool?.end();
-    await db?.stop();
+    await store?.stop();
   });
   beforeEach(async () => {
-    spoolDir = mkdtempSync(path.join(tmpdir(), 'ltcpool-hist-'));
-    await pool.query('TRUNCATE shares, miners, workers, worker_history, pool_history, block_effort, blocks CASCADE');
-    return () => rmSync(spoolDir, { recursive: true, force: true });
+    const fresh = await store.fresh('shares, miners, workers, worker_history, pool_history, block_effort, blocks');
+    spoolDir = fresh.spoolDir;
+    return fresh.remove;
   });
 
   async function sharesBy(groupSql: string, where = 'true'): Promise<Map<string, Agg>> {

@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startStoreTestbed, type StoreTestbed } from '../support/store.js';
 import { startPostgres, type TestDatabase } from '../harness/postgres.js';
 import { BlocksRepo, type BlockCandidate } from '../../src/store/blocks.js';
 import { createPool } from '../../src/store/db.js';
 import { migrate } from '../../src/store/migrations.js';
-import { ensureSharePartitions } from '../../src/store/partitions.js';
 import { ShareWriter, type AcceptedShare } from '../../src/store/share-writer.js';
 import { encodeSpoolLine, Spool, type SpooledShareRow } from '../../src/store/spool.js';
 
@@ -26,24 +26,21 @@ async function count(pool: pg.Pool, where = 'true'): Promise<number> {
 }
 
 describe('ShareWriter against PostgreSQL', () => {
-  let db: TestDatabase;
+  let store: StoreTestbed;
   let pool: pg.Pool;
   let spoolDir: string;
 
   beforeAll(async () => {
-    db = await startPostgres();
-    pool = createPool({ url: db.url });
-    await migrate(pool);
-    await ensureSharePartitions(pool, 1, new Date(T0));
+    store = await startStoreTestbed({ partitionsFrom: new Date(T0) });
+    pool = store.pool;
   });
   afterAll(async () => {
-    await pool?.end();
-    await db?.stop();
+    await store?.stop();
   });
   beforeEach(async () => {
-    spoolDir = mkdtempSync(path.join(tmpdir(), 'ltcpool-sw-'));
-    await pool.query('TRUNCATE shares, miners, workers, blocks CASCADE');
-    return () => rmSync(spoolDir, { recursive: true, force: true });
+    const fresh = await store.fresh('shares, miners, workers, blocks');
+    spoolDir = fresh.spoolDir;
+    return fresh.remove;
   });
 
   it('20,000 concurrent writes all resolve after commit, exactly once; rewriting the same share ids adds nothing', async () => {
