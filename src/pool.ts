@@ -7,7 +7,7 @@ import { FoundBlockHandler, type FoundBlockStore } from './chain/found-blocks.js
 import { RpcClient } from './chain/rpc.js';
 import { TemplateSource, type TemplateUpdate } from './chain/template-source.js';
 import { checkPoolCannotSpend } from './chain/wallet-probe.js';
-import { auxChainsOf, type Config } from './ops/config.js';
+import { auxChainsOf, drainNoticeMs, type Config } from './ops/config.js';
 import { databaseCheck, litecoindCheck, startHttpServer, templateFreshCheck, type HttpServer, type ReadinessCheck } from './ops/http.js';
 import { createLogger } from './ops/logger.js';
 import { metrics as defaultMetrics, rpcMethodLabel, type Metrics } from './ops/metrics.js';
@@ -132,6 +132,8 @@ export async function startPool(
   let schemaPending: Promise<unknown> | undefined;
   let afterSchema = (): void => undefined;
   let stopped = false;
+  /** Set on stop: /readyz answers 404 "draining" (a load balancer sends no new miners here). */
+  let draining = false;
   let lease: InstanceLease | undefined;
   let figures: (() => InstanceFigures) | undefined;
   let presence: ConnectedWorkersPublisher | undefined;
@@ -411,6 +413,7 @@ export async function startPool(
       });
     }
     http = await startHttpServer({
+      draining: () => draining,
       host: config.http.host,
       port: config.http.port,
       readiness,
@@ -552,6 +555,10 @@ export async function startPool(
       jobs.stopRebroadcastTimer();
       templates.stop();
       for (const { source } of auxSources) source.stop();
+      draining = true;
+      const notice = drainNoticeMs(config);
+      // Miners keep being served meanwhile; a load balancer reads /readyz and stops sending new ones here.
+      if (http && notice > 0) await new Promise((r) => setTimeout(r, notice));
       await server.close({ reconnect: true });
       // Listening ports go first: a successor started meanwhile takes them at once (the rest is flushing).
       await http?.close();

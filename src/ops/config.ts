@@ -103,6 +103,12 @@ const shutdownSchema = z.strictObject({
   waveIntervalMs: z.number().int().min(0).default(500),
   /** After the last wave, time left for miners to go before the rest are dropped. */
   graceMs: z.number().int().min(0).default(2000),
+  /**
+   * Before the first wave, /readyz answers 404 "draining" this long, so a load balancer checking it stops sending
+   * new miners here and the waves' miners reconnect to the other instances. Unset: 1500 ms when a Stratum port
+   * takes the PROXY protocol (a load balancer is in front), else 0.
+   */
+  drainNoticeMs: z.number().int().min(0).max(60_000).optional(),
   /** `host:port` named in client.reconnect (another instance); unset: no host, miners come back to the same address. */
   reconnectTo: z
     .string()
@@ -744,4 +750,11 @@ function readRawConfig(file: string | undefined): unknown {
   } catch (error) {
     throw new ConfigError([`config file ${file}: not valid JSON (${(error as Error).message})`]);
   }
+}
+
+/** How long /readyz says "draining" before the first reconnect wave (stratum.shutdown.drainNoticeMs). */
+export function drainNoticeMs(config: Config): number {
+  const configured = config.stratum.shutdown.drainNoticeMs;
+  if (configured !== undefined) return configured;
+  return config.stratum.ports.some((p) => p.proxyProtocol) ? 1500 : 0;
 }

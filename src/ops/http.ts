@@ -25,6 +25,11 @@ export interface HttpServerOptions {
   logger?: pino.Logger;
   /** Default: the process-wide registry from metrics.ts. */
   registry?: Registry;
+  /**
+   * True while the process drains (SIGTERM): /readyz answers 404 "draining" without running the checks, which a
+   * load balancer reads as "no new connections here, keep the current ones" (HAProxy `http-check disable-on-404`).
+   */
+  draining?: () => boolean;
   /** A readiness check slower than this counts as failed. Default 3000 ms. */
   readinessTimeoutMs?: number;
   /** Serve the miners' dashboard at / (with the API only). Default true; `webDir` default dist/web. */
@@ -62,6 +67,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   app.get('/readyz', async (_request, reply) => {
+    if (options.draining?.()) return reply.status(404).send({ status: 'draining', checks: [] });
     const result = await runReadinessChecks(options.readiness, options.readinessTimeoutMs);
     return reply.status(result.ready ? 200 : 503).send({ status: result.ready ? 'ready' : 'not-ready', checks: result.checks });
   });

@@ -1,20 +1,18 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killWhenParentDies, run, trackChild } from '../../src/devnet/exec.js';
+import { run } from '../../src/devnet/exec.js';
 import { TestMiner, type SubmittedShare } from '../../src/miner/miner.js';
 import { Spool, type SpooledShareRow } from '../../src/store/spool.js';
 import type { RegtestNode } from '../harness/litecoind.js';
 import { freePort } from '../harness/ports.js';
 import type { TestDatabase } from '../harness/postgres.js';
+import { HAPROXY, haproxyConfig, haproxyServers, instanceOf, startHaproxy, writeFile } from '../support/haproxy.js';
 import { spawnPool, startProcessTestbed, writeJson, type PoolProcess, type ProcessTestbed } from '../support/pool-process.js';
 import { waitFor } from '../support/pool.js';
-
-const HAPROXY = process.env.HAPROXY_BIN ?? '/usr/sbin/haproxy';
 
 let node: RegtestNode;
 let database: TestDatabase;
@@ -116,50 +114,6 @@ describe('instance identity lease', () => {
   }, 120_000);
 });
 
-/** docker/haproxy/haproxy.cfg with only its addresses replaced by loopback ports. */
-function haproxyConfig(front: number, stats: number, instances: Instance[]): string {
-  let cfg = fs.readFileSync('docker/haproxy/haproxy.cfg', 'utf8');
-  const replace = (from: RegExp, to: string) => {
-    expect(cfg, `docker/haproxy/haproxy.cfg has ${from}`).toMatch(from);
-    cfg = cfg.replace(from, to);
-  };
-  cfg = cfg.replaceAll(/^( {4}maxconn) 100000$/gm, '$1 2000');
-  replace(/^ {4}bind :3333$/m, `    bind 127.0.0.1:${front}`);
-  replace(/^ {4}bind 127\.0\.0\.1:8404$/m, `    bind 127.0.0.1:${stats}`);
-  instances.forEach((instance, i) => {
-    replace(new RegExp(`^ {4}server pool${i + 1} pool${i + 1}:3334 check port 9100$`, 'm'), `    server pool${i + 1} 127.0.0.1:${instance.stratumPort} check port ${instance.httpPort}`);
-  });
-  return cfg;
-}
-
-function startHaproxy(configFile: string): { child: ChildProcess; output: () => string; stop: () => Promise<void> } {
-  const child = spawn(HAPROXY, ['-db', '-f', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-  trackChild(child);
-  const dismiss = child.pid ? killWhenParentDies(child.pid) : () => undefined;
-  let log = '';
-  child.stdout!.on('data', (d) => (log = (log + d.toString()).slice(-200_000)));
-  child.stderr!.on('data', (d) => (log = (log + d.toString()).slice(-200_000)));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return {
-    child,
-    output: () => log,
-    stop: async () => {
-      dismiss();
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
-/** Server name -> status (UP, DOWN, ...) from HAProxy's CSV stats. */
-async function haproxyServers(stats: number): Promise<Map<string, string>> {
-  const csv = await (await fetch(`http://127.0.0.1:${stats}/;csv`)).text();
-  const rows = csv.split('\n').map((l) => l.split(','));
-  const status = rows[0].indexOf('status');
-  return new Map(rows.filter((r) => r[0] === 'ltcpool' && r[1].startsWith('pool')).map((r) => [r[1], r[status]]));
-}
-
-const instanceOf = (extranonce1: string) => Number.parseInt(extranonce1.slice(0, 2), 16);
 const shareId = (s: SubmittedShare) => `${instanceOf(s.extranonce1)}:${s.extranonce1}:${s.jobId}:${s.extranonce2}${s.ntime}${s.nonce}`;
 
 describe('scale-out behind HAProxy', () => {
@@ -346,11 +300,6 @@ async function poolAnswer(httpPort: number, address: string): Promise<PoolAnswer
 
 /** Everything but the hashrate, which moves with the time of the reading. */
 const comparable = ({ hashrate: _h, ...rest }: PoolAnswer) => rest;
-
-function writeFile(file: string, text: string): string {
-  fs.writeFileSync(file, text);
-  return file;
-}
 
 describe('ltcpool spool replay --dir', () => {
   const cli = (dir: string) =>

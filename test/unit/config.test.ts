@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, configFields, editDistance, environmentVariables, envName, loadConfig, parseConfig } from '../../src/ops/config.js';
+import { ConfigError, configFields, drainNoticeMs, editDistance, environmentVariables, envName, loadConfig, parseConfig } from '../../src/ops/config.js';
 
 const minimal = {
   network: 'regtest',
@@ -23,6 +23,14 @@ describe('configuration', () => {
   it.each(readdirSync('config').filter((f) => f.endsWith('.json')))('example config/%s is valid', (file) => {
     const config = loadConfig(path.join('config', file), {});
     expect(config.stratum.ports.length).toBeGreaterThan(0);
+  });
+
+  it('drains with a notice to the load balancer when a Stratum port takes the PROXY protocol (or as configured)', () => {
+    const port = (proxyProtocol: boolean) => ({ port: proxyProtocol ? 3334 : 3333, difficulty: 1, proxyProtocol });
+    expect(drainNoticeMs(parseConfig(minimal))).toBe(0);
+    expect(drainNoticeMs(parseConfig({ ...minimal, stratum: { ports: [port(false), port(true)] } }))).toBe(1500);
+    expect(drainNoticeMs(parseConfig({ ...minimal, stratum: { ports: [port(true)], shutdown: { drainNoticeMs: 0 } } }))).toBe(0);
+    expect(drainNoticeMs(parseConfig({ ...minimal, stratum: { shutdown: { drainNoticeMs: 3000 } } }))).toBe(3000);
   });
 
   it('fills safe defaults', () => {

@@ -228,6 +228,20 @@ describe('ops http server when the database fails', () => {
     }
   });
 
+  it('answers /readyz with 404 "draining" while the process drains (HAProxy disable-on-404: no new miners), 200 before', async () => {
+    let draining = false;
+    const server = await startHttpServer({ port: 0, readiness: [], draining: () => draining, registry: createMetrics({ defaultMetrics: false }).registry });
+    try {
+      expect((await get(server, '/readyz')).status).toBe(200);
+      draining = true;
+      const res = await get(server, '/readyz');
+      expect([res.status, res.json()]).toEqual([404, { status: 'draining', checks: [] }]);
+      expect((await get(server, '/healthz')).status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('does not mount /api without api deps', async () => {
     const server = await startHttpServer({ port: 0, readiness: [], registry: createMetrics({ defaultMetrics: false }).registry });
     try {
