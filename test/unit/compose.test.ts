@@ -115,7 +115,7 @@ describe('docker/compose.yml', () => {
   it('every ltcpool service starts on the environment compose gives it (the payout worker crash-looped)', () => {
     const { compose } = loadCompose(OPERATOR_ENV);
     const ltcpool = Object.entries(compose.services).filter(([, s]) => s.image?.startsWith('ltcpool/ltcpool'));
-    expect(ltcpool.map(([n]) => n).sort()).toEqual(['migrate', 'payouts', 'pool']);
+    expect(ltcpool.map(([n]) => n).sort()).toEqual(['migrate', 'payouts', 'pool1', 'pool2', 'pool3']);
     const secretsDir = mkdtempSync(path.join(tmpdir(), 'ltcpool-compose-secrets-'));
     execFileSync('sh', [path.join(DOCKER, 'make-secrets.sh'), secretsDir], { stdio: 'pipe' });
     for (const [name, s] of ltcpool) {
@@ -142,6 +142,37 @@ describe('docker/compose.yml', () => {
     expect(new URL(payConfig.payouts.walletRpcUrl!).username).toBe('ltcpool-wallet');
     expect(new URL(payConfig.node.rpcUrl).username).toBe('ltcpool-serve');
     rmSync(secretsDir, { recursive: true, force: true });
+  });
+
+  it('runs three pool replicas behind HAProxy: distinct instanceIds, hostnames and spools, PROXY ports, as haproxy.cfg names them', () => {
+    const { compose } = loadCompose(OPERATOR_ENV);
+    const secretsDir = mkdtempSync(path.join(tmpdir(), 'ltcpool-compose-secrets-'));
+    try {
+      execFileSync('sh', [path.join(DOCKER, 'make-secrets.sh'), secretsDir], { stdio: 'pipe' });
+      const replicas = Object.entries(compose.services).filter(([, s]) => s.command?.[0] === 'serve');
+      const configs = replicas.map(([name, s]) => ({ name, s, config: parseConfig({}, containerEnvWithSecrets(name, s, compose, secretsDir)) }));
+      expect(configs.map((c) => c.config.instanceId)).toEqual([1, 2, 3]);
+      expect(new Set(configs.map((c) => (c.s as { hostname?: string }).hostname)).size, 'distinct hostnames (the lease tells hosts apart by them)').toBe(3);
+      expect(new Set(configs.map((c) => c.s.volumes?.find((v) => v.endsWith(':/app/.spool')))).size, 'a spool volume each').toBe(3);
+      const haproxyCfg = readFileSync(path.join(DOCKER, 'haproxy/haproxy.cfg'), 'utf8');
+      const servers = [...haproxyCfg.matchAll(/^ {4}server (\S+) ([a-z0-9-]+):(\d+) check port (\d+)$/gm)];
+      expect(servers.map((m) => m[2]).sort()).toEqual(configs.map((c) => c.name).sort());
+      for (const { name, config } of configs) {
+        const server = servers.find((m) => m[2] === name)!;
+        expect(config.stratum.ports, `${name}: the port HAProxy sends to takes the PROXY protocol`).toEqual([expect.objectContaining({ port: Number(server[3]), proxyProtocol: true })]);
+        expect(config.http.port, `${name}: HAProxy checks /readyz on http.port`).toBe(Number(server[4]));
+        expect(config.stratum.host).toBe('0.0.0.0');
+        expect(config.http.host).toBe('0.0.0.0');
+      }
+      const haproxy = compose.services.haproxy as Service & { ports?: string[] };
+      expect(haproxy.volumes).toContain('./haproxy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro');
+      const front = /^ {4}bind :(\d+)$/m.exec(haproxyCfg)![1];
+      expect(haproxy.ports).toContain(`127.0.0.1:3333:${front}`);
+      // miners reach Stratum only through HAProxy
+      for (const { name, s } of configs) expect((s as { ports?: string[] }).ports ?? [], name).not.toContainEqual(expect.stringMatching(/:333\d$/));
+    } finally {
+      rmSync(secretsDir, { recursive: true, force: true });
+    }
   });
 
   it('sends Prometheus alerts to the Alertmanager service, which posts them to ALERT_WEBHOOK_URL', () => {

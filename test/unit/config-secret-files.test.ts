@@ -90,16 +90,21 @@ describe('docker/compose.yml', () => {
   /** Service name -> its block of lines (two-space indented names under `services:`). */
   const services = new Map<string, string>();
   const body = yaml.slice(yaml.indexOf('\nservices:\n'), yaml.indexOf('\nvolumes:\n'));
-  for (const block of body.split(/\n(?=  [a-z-]+:\n)/).slice(1)) services.set(/^ {2}([a-z-]+):/.exec(block)![1], block);
-  const anchor = /x-pool-environment: &pool-environment\n((?: {2}.*\n)+)/.exec(yaml)![1];
-  const envOf = (name: string) => services.get(name)! + (services.get(name)!.includes('*pool-environment') ? anchor : '');
+  for (const block of body.split(/\n(?= {2}[a-z0-9-]+:\n)/).slice(1)) services.set(/^ {2}([a-z0-9-]+):/.exec(block)![1], block);
+  /** x-<name>: &<anchor> blocks (shared environment, the pool replicas' common service fields). */
+  const anchors = new Map([...yaml.matchAll(/^x-[a-z-]+: &([a-z-]+)\n((?: {2}.*\n)+)/gm)].map((m) => [m[1], m[2]]));
+  /** A service's block with the anchors it merges (`*name`), as compose reads it. */
+  const envOf = (name: string) => {
+    const block = services.get(name)!;
+    return block + [...block.matchAll(/\*([a-z-]+)/g)].map((m) => anchors.get(m[1]) ?? '').join('');
+  };
 
   it('holds no secret: credentials only through *_FILE variables naming a secret the service mounts', () => {
     expect(yaml).not.toMatch(/:\/\/[^\s/@]+:[^\s/@]+@/); // no user:password@ URL
     expect(yaml).not.toMatch(/^\s+[A-Z_]*PASSWORD:/m);
-    for (const name of ['litecoind', 'postgres', 'migrate', 'pool', 'payouts', 'grafana']) {
+    for (const name of ['litecoind', 'postgres', 'migrate', 'pool1', 'pool2', 'pool3', 'payouts', 'grafana']) {
       const text = envOf(name);
-      const mounted = /secrets: \[([^\]]*)\]/.exec(services.get(name)!)?.[1].split(',').map((s) => s.trim()) ?? [];
+      const mounted = /secrets: \[([^\]]*)\]/.exec(text)?.[1].split(',').map((s) => s.trim()) ?? [];
       const used = [...text.matchAll(/_FILE: \/run\/secrets\/([a-z_]+)/g)].map((m) => m[1]);
       expect(used.length, name).toBeGreaterThan(0);
       for (const secret of used) expect(mounted, `${name} mounts ${secret}`).toContain(secret);
@@ -108,9 +113,9 @@ describe('docker/compose.yml', () => {
   });
 
   it('gives the wallet user to the payout worker only', () => {
-    for (const [name, block] of services) {
-      if (name === 'payouts') expect(block).toContain('LTCPOOL_WALLET_RPC_URL_FILE: /run/secrets/wallet_rpc_url');
-      else expect(block, name).not.toContain('wallet_rpc_url');
+    for (const name of services.keys()) {
+      if (name === 'payouts') expect(envOf(name)).toContain('LTCPOOL_WALLET_RPC_URL_FILE: /run/secrets/wallet_rpc_url');
+      else expect(envOf(name), name).not.toContain('wallet_rpc_url');
     }
   });
 });

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { createMetrics } from '../../src/ops/metrics.js';
 
 /**
@@ -103,24 +104,6 @@ function alertExpressions(yaml: string): string[] {
   return exprs;
 }
 
-/** Top-level service blocks of a compose file: name -> its lines. */
-function composeServices(yaml: string): Map<string, string[]> {
-  const services = new Map<string, string[]>();
-  let inServices = false;
-  let current: string[] | undefined;
-  for (const line of yaml.split('\n')) {
-    if (/^\S/.test(line)) {
-      inServices = /^services:\s*$/.test(line);
-      current = undefined;
-      continue;
-    }
-    const service = /^ {2}([A-Za-z0-9_-]+):\s*$/.exec(line);
-    if (inServices && service) services.set(service[1], (current = []));
-    else if (inServices && current) current.push(line);
-  }
-  return services;
-}
-
 async function registeredMetrics(): Promise<Map<string, string>> {
   const { registry } = createMetrics();
   return new Map((await registry.getMetricsAsJSON()).map((m) => [m.name, String(m.type)]));
@@ -200,21 +183,22 @@ describe('metric references in docker/ (dashboard, alerts)', () => {
 });
 
 describe('prometheus scrape config', () => {
-  const services = composeServices(composeYaml);
-  const httpPort = (service: string) => {
-    const line = services.get(service)?.find((l) => /LTCPOOL_HTTP_PORT:/.test(l));
-    return line ? /LTCPOOL_HTTP_PORT:\s*"?(\d+)"?/.exec(line)?.[1] : undefined;
-  };
+  // as compose reads it: the pool replicas take LTCPOOL_HTTP_PORT from a merged anchor
+  const services = (parse(composeYaml, { merge: true }) as { services: Record<string, { environment?: Record<string, unknown> }> }).services;
+  const httpPort = (service: string) => String(services[service]?.environment?.LTCPOOL_HTTP_PORT);
 
-  it.each(['pool', 'payouts'])('scrapes the %s service on its LTCPOOL_HTTP_PORT at /metrics', (service) => {
-    const port = httpPort(service);
-    expect(port, `${service} sets LTCPOOL_HTTP_PORT in compose.yml`).toMatch(/^\d+$/);
-    expect(prometheusYaml).toMatch(new RegExp(`targets:\\s*\\[\\s*"${service}:${port}"\\s*\\]`));
+  it.each([['pool1', 'pool2', 'pool3'], ['payouts']])('scrapes the %s service(s) on their LTCPOOL_HTTP_PORT at /metrics', (...names) => {
+    const targets = names.map((service) => {
+      const port = httpPort(service);
+      expect(port, `${service} sets LTCPOOL_HTTP_PORT in compose.yml`).toMatch(/^\d+$/);
+      return `"${service}:${port}"`;
+    });
+    expect(prometheusYaml).toMatch(new RegExp(`targets:\\s*\\[\\s*${targets.join(',\\s*')}\\s*\\]`));
     expect(prometheusYaml).not.toMatch(/metrics_path:\s*(?!\/metrics\s*$)\S+/m);
   });
 
   it('the pool job is named as the LtcpoolDown alert expects', () => {
-    expect(prometheusYaml).toMatch(/job_name:\s*ltcpool\s*\n(?:\s+.*\n)*?\s+- targets: \["pool:\d+"\]/);
+    expect(prometheusYaml).toMatch(/job_name:\s*ltcpool\s*\n(?:\s+.*\n)*?\s+- targets: \["pool1:\d+"/);
   });
 
   it('loads the alert rules file that compose mounts', () => {
