@@ -95,8 +95,6 @@ export class ClusterChannel {
   async stop(): Promise<void> {
     this.stopped = true;
     this.wake?.();
-    this.client?.release(true);
-    this.client = undefined;
     await this.loop;
   }
 
@@ -135,14 +133,15 @@ export class ClusterChannel {
         failures = 0;
         delay = retry.min;
         const reason = await Promise.race([lost, this.pingUntilFailure(client, present)]);
-        if (this.stopped) break;
-        logger.warn({ reason }, 'cluster listener lost its connection: reconnecting');
+        if (!this.stopped) logger.warn({ reason }, 'cluster listener lost its connection: reconnecting');
       } catch (error) {
-        if (this.stopped) break;
-        if (failures === 0) logger.warn({ err: error }, 'cluster listener cannot connect: retrying');
+        if (!this.stopped && failures === 0) logger.warn({ err: error }, 'cluster listener cannot connect: retrying');
+      } finally {
+        // Released here only (also when stopping mid-connect): a client left checked out would hang pool.end().
+        this.client = undefined;
+        client?.release(true);
       }
-      this.client = undefined;
-      client?.release(true);
+      if (this.stopped) break;
       failures++;
       await this.sleep(delay);
       delay = Math.min(retry.max, delay * 2);

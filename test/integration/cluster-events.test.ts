@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BanList } from '../../src/stratum/bans.js';
 import { ClusterChannel, publishClusterEvent, type ClusterEvent } from '../../src/store/cluster-events.js';
+import { ConnectedWorkersPublisher } from '../../src/store/connected-workers.js';
 import { createPool } from '../../src/store/db.js';
 import { migrate } from '../../src/store/migrations.js';
 import { SharedBans } from '../../src/store/shared-bans.js';
@@ -100,8 +101,34 @@ describe('cluster events through PostgreSQL LISTEN/NOTIFY', () => {
     expect(await new SharedBans({ db: a.db, instanceId: 3, bans: fresh, logger }).load()).toBe(2);
     expect(['198.51.100.7', '198.51.100.8'].map((ip) => fresh.isBanned(ip))).toEqual([true, true]);
 
-    // A listener that is stopped gives its presence lock back at once.
+    // Connected workers written while the database comes and goes: the table ends up equal to what is connected.
+    const publisher = new ConnectedWorkersPublisher({ db: a.db, instanceId: 1, intervalMs: 60_000, logger });
+    const rows = async () => (await a.db.query<{ worker: string; ip: string; sessions: number }>(
+      'SELECT worker, ip, sessions FROM connected_workers WHERE instance_id = 1 ORDER BY worker')).rows;
+    await a.db.query(`INSERT INTO connected_workers VALUES (1, 'Qstale', 'left-by-a-previous-process', '192.0.2.1', 1)`);
+    publisher.added('QA', 'rig1', '192.0.2.10');
+    publisher.added('QA', 'rig2', '192.0.2.10');
+    publisher.added('QA', 'rig2', '192.0.2.10');
+    await publisher.flush();
+    expect(await rows(), 'the first write replaces what the id had').toEqual([
+      { worker: 'rig1', ip: '192.0.2.10', sessions: 1 }, { worker: 'rig2', ip: '192.0.2.10', sessions: 2 }]);
+    const syncsBeforeSecond = [a.channel.syncs, b.channel.syncs];
+    await database.stopServer!();
+    publisher.removed('QA', 'rig1', '192.0.2.10');
+    publisher.removed('QA', 'rig2', '192.0.2.10');
+    await publisher.flush(); // fails: the database is away
+    publisher.added('QA', 'rig3', '192.0.2.11');
+    await database.startServer!();
+    await waitFor('written once the database is back', async () => {
+      await publisher.flush();
+      return JSON.stringify(await rows().catch(() => [])) === JSON.stringify([{ worker: 'rig2', ip: '192.0.2.10', sessions: 1 }, { worker: 'rig3', ip: '192.0.2.11', sessions: 1 }]);
+    }, 20_000, 200);
+    await publisher.stop();
+    expect(await rows(), 'a clean stop removes the rows').toEqual([]);
+    await waitFor('both listen again', () => a.channel.syncs > syncsBeforeSecond[0] && b.channel.syncs > syncsBeforeSecond[1], 20_000);
+
+    // A listener that is stopped gives its presence lock back (when its server process ends, a few ms later).
     await b.channel.stop();
-    expect(await presenceLocks(a.db)).toEqual([1]);
+    await waitFor('instance 2 no longer present', async () => JSON.stringify(await presenceLocks(a.db)) === '[1]', 2000, 20);
   }, 90_000);
 });
