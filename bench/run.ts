@@ -18,6 +18,7 @@ import { SimdScryptPool } from '../src/hash/simd-pool.js';
 import { benchCpuminer, benchKernelOneThread, benchKernelPool, benchOpensslOneThread } from './scrypt-kernel.js';
 import { benchScryptJs, benchScryptNode, threadPoolSize } from './scrypt-raw.js';
 import { benchShareWriter, writerTuningFromEnv } from './share-writer.js';
+import { benchSpoolReplay } from './spool-replay.js';
 import { benchConfig, runLoadProcess, startBenchPool, type BenchPool, type PathRun } from './stratum-path.js';
 
 const CONNECTIONS = 50;
@@ -199,6 +200,19 @@ async function main(): Promise<void> {
 
   await section('6. Scrypt kernel (WebAssembly SIMD) and the share path with it', 'Scrypt kernel', 60_000, async () => {
     await scryptKernelSection(cores, rawScrypt, barePathMicros);
+  });
+
+  await section('7. Spool replay (one-share records, as an outage at a low share rate leaves them)', 'Spool replay', 45_000, async () => {
+    const replayDb = await scratchDatabase();
+    try {
+      for (const records of [10_000, 100_000]) {
+        const figures = await benchSpoolReplay(replayDb.url, records);
+        json[`spool_replay_${records}_records_per_sec`] = Math.round(figures.replayRecordsPerSec);
+        row(`Spool replay, ${fmt(records)} records`, `${fmt(figures.replayRecordsPerSec)} /s`, '≥ 20,000 /s', figures.replayRecordsPerSec >= 20_000);
+      }
+    } finally {
+      await replayDb.stop();
+    }
   });
 }
 

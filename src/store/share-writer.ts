@@ -147,6 +147,8 @@ export class ShareWriter {
   private usualCommitMs = 0;
   private recovering = false;
   private replayHeld = false;
+  /** Set by the first conflict of a replay: the rest of it inserts with ON CONFLICT DO NOTHING. */
+  private replaySkipsDuplicates = false;
   /** True until databaseReady(): everything goes to the spool, no probe, no replay. */
   private gated = false;
   private lastReplayResult: (ReplayResult & { seconds: number; recordsPerSecond: number }) | undefined;
@@ -392,15 +394,19 @@ export class ShareWriter {
     }
   }
 
-  /** With 'fail' (the cheap plain insert), a share already stored makes it retry skipping duplicates. */
-  private async insertWithRetry(rows: SpooledShareRow[], firstTry: DuplicateShares = 'fail'): Promise<number> {
+  /** With 'fail' (the cheap plain insert), a share already stored makes it retry skipping duplicates (onDuplicate first). */
+  private async insertWithRetry(rows: SpooledShareRow[], firstTry: DuplicateShares = 'fail', onDuplicate?: () => void): Promise<number> {
     let duplicates = firstTry;
     for (let attempt = 1; ; attempt++) {
       try {
         return await insertShareRows(this.pool, rows, duplicates);
       } catch (err) {
         const code = (err as { code?: string }).code;
-        if (code === UNIQUE_VIOLATION && duplicates === 'fail') { duplicates = 'skip'; continue; }
+        if (code === UNIQUE_VIOLATION && duplicates === 'fail') {
+          onDuplicate?.();
+          duplicates = 'skip';
+          continue;
+        }
         if (attempt >= 3 || code === undefined || !RETRY_NOW_SQLSTATES.has(code)) throw err;
       }
     }
@@ -483,7 +489,9 @@ export class ShareWriter {
     if (this.replaying) return this.replaying;
     const run = (async () => {
       const started = performance.now();
-      const result = await this.spool.replayBatches((records) => this.applySpoolRecords(records), this.maxBatch);
+      this.replaySkipsDuplicates = false;
+      // As many statements at a time as full batches of live shares: the same load the writer puts on the database.
+      const result = await this.spool.replayBatches((records) => this.applySpoolRecords(records), this.maxBatch, this.concurrency);
       if (result.records > 0 || result.skippedLines > 0) {
         const seconds = (performance.now() - started) / 1000;
         this.lastReplayResult = { ...result, seconds, recordsPerSecond: Math.round(result.records / Math.max(seconds, 1e-6)) };
@@ -505,7 +513,9 @@ export class ShareWriter {
     }
     if (rows.length === 0) return;
     try {
-      await this.insertWithRetry(rows, 'skip');
+      // Shares already stored are rare in a spool (a late commit's, or a crash between commit and spool): plain
+      // inserts, cheaper for the server, until the first conflict; ON CONFLICT DO NOTHING for the rest of the replay.
+      await this.insertWithRetry(rows, this.replaySkipsDuplicates ? 'skip' : 'fail', () => { this.replaySkipsDuplicates = true; });
     } catch (err) {
       if (isDatabaseUnavailableError(err)) throw err;
       for (const record of records) if (record.kind === 'shares') await this.applySpoolRecord(record);

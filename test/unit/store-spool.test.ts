@@ -107,4 +107,61 @@ describe('Spool', () => {
     const { records } = await collect(spool);
     expect(records.map((r) => (r.kind === 'shares' ? r.rows[0][1] : ''))).toEqual(['1:e1:j:0', '1:e1:j:1']);
   });
+
+  it('reads a file larger than one read chunk, with multi-byte text across chunk edges, record for record', async () => {
+    const spool = new Spool({ dir });
+    // ~6 MB of lines whose worker names are multi-byte UTF-8: some line straddles the 4 MiB read boundary.
+    const lines: string[] = [];
+    for (let i = 0; i < 9000; i++) {
+      const r = row(i);
+      r[3] = `rig-€-${'ü'.repeat(i % 300)}`;
+      lines.push(encodeSpoolLine({ kind: 'shares', rows: [r] }));
+    }
+    writeFileSync(spool.activePath, lines.join(''));
+    expect(statSync(spool.activePath).size).toBeGreaterThan(4 << 20);
+    const batches: number[] = [];
+    const seen: string[] = [];
+    const result = await spool.replayBatches(async (records) => {
+      batches.push(records.length);
+      for (const r of records) if (r.kind === 'shares') seen.push(`${r.rows[0][1]}|${r.rows[0][3]}`);
+    }, 1000);
+    expect(result).toEqual({ records: 9000, shares: 9000, skippedLines: 0 });
+    expect(seen).toEqual(Array.from({ length: 9000 }, (_, i) => `1:e1:j:${i}|rig-€-${'ü'.repeat(i % 300)}`));
+    expect(batches.every((n) => n <= 1000)).toBe(true);
+  });
+
+  it('replays batches several at a time, parsing ahead; on an error it waits for the batches in flight and keeps the file', async () => {
+    const spool = new Spool({ dir });
+    for (let i = 0; i < 10; i++) await spool.append(shares(i * 10, 10));
+    let running = 0;
+    let most = 0;
+    const started: number[] = [];
+    const release: Array<() => void> = [];
+    const replay = spool.replayBatches(async (records) => {
+      started.push(records.length);
+      running++;
+      most = Math.max(most, running);
+      await new Promise<void>((resolve) => release.push(resolve));
+      running--;
+    }, 20, 2);
+    while (release.length > 0 || started.length < 5) {
+      await new Promise((r) => setTimeout(r, 5));
+      release.shift()?.();
+    }
+    expect(await replay).toEqual({ records: 10, shares: 100, skippedLines: 0 });
+    expect(started).toEqual([2, 2, 2, 2, 2]);
+    expect(most).toBe(2);
+
+    for (let i = 0; i < 6; i++) await spool.append(shares(i * 10, 10));
+    let inFlight = 0;
+    const failing = spool.replayBatches(async (records) => {
+      if (records[0].kind === 'shares' && records[0].rows[0][1] === '1:e1:j:20') throw new Error('db went away');
+      inFlight++;
+      await new Promise((r) => setTimeout(r, 50));
+      inFlight--;
+    }, 20, 2);
+    await expect(failing).rejects.toThrow('db went away');
+    expect(inFlight).toBe(0); // the batches started beside the failed one had finished before the error came out
+    expect(existsSync(spool.replayingPath)).toBe(true);
+  });
 });
