@@ -193,7 +193,9 @@ export class ShareWriter {
    */
   async start(options: { replayInBackground?: boolean; databaseReady?: boolean } = {}): Promise<void> {
     if (this.started) return;
-    await this.spool.open({ countInBackground: options.replayInBackground });
+    // Counting what a previous run left (metrics only) waits for releaseReplay() too: nothing spool-related
+    // beyond two stat() calls on the way to an open port.
+    await this.spool.open({ countLater: options.replayInBackground });
     this.started = true;
     if (options.databaseReady === false) {
       this.gated = true;
@@ -212,9 +214,11 @@ export class ShareWriter {
     }
   }
 
-  /** Starts the replay held back by start({ replayInBackground: true }). */
+  /** Starts the counting and the replay held back by start({ replayInBackground: true }). */
   releaseReplay(): void {
-    if (!this.replayHeld || this.gated || this.closing) return;
+    if (this.closing) return;
+    this.spool.countInBackground();
+    if (!this.replayHeld || this.gated) return;
     this.replayHeld = false;
     this.logger.info(this.spool.stats(), 'replaying share spool left by a previous run');
     void this.recover(true);

@@ -93,6 +93,7 @@ export class Spool {
   private chain: Promise<unknown> = Promise.resolve();
   private opened = false;
   private rotations = 0;
+  private uncounted = false;
 
   constructor(private readonly options: SpoolOptions) {
     this.activePath = path.join(options.dir, 'spool.jsonl');
@@ -100,27 +101,36 @@ export class Spool {
     this.logger = options.logger ?? pino({ level: 'silent' });
   }
 
-  /** Creates the directory and counts what a previous process left behind. */
-  async open(options: { countInBackground?: boolean } = {}): Promise<void> {
+  /**
+   * Creates the directory and counts what a previous process left behind. With `countLater`, only the sizes
+   * (hasPending() needs no more): records and shares are counted by countInBackground(), for the metrics only.
+   */
+  async open(options: { countLater?: boolean } = {}): Promise<void> {
     if (this.opened) return;
     await fsp.mkdir(this.options.dir, { recursive: true });
-    if (options.countInBackground) {
-      // Sizes now (hasPending() needs no more); records and shares are counted behind, for the metrics only.
+    if (options.countLater) {
       this.active = { bytes: await fileSize(this.activePath), shares: 0, records: 0 };
       this.replaying = { bytes: await fileSize(this.replayingPath), shares: 0, records: 0 };
-      const generation = this.rotations;
-      void Promise.all([this.scan(this.activePath), this.scan(this.replayingPath)]).then(([active, replaying]) => {
-        if (this.rotations !== generation) return; // a replay moved the files meanwhile: its own figures hold
-        this.active = { ...this.active, shares: this.active.shares + active.shares, records: this.active.records + active.records };
-        this.replaying = { ...this.replaying, shares: replaying.shares, records: replaying.records };
-        this.emitStats();
-      }, () => undefined);
+      this.uncounted = true;
     } else {
       this.active = await this.scan(this.activePath);
       this.replaying = await this.scan(this.replayingPath);
     }
     this.opened = true;
     this.emitStats();
+  }
+
+  /** After open({ countLater: true }): counts the records and shares left behind, without delaying anything else. */
+  countInBackground(): void {
+    if (!this.uncounted) return;
+    this.uncounted = false;
+    const generation = this.rotations;
+    void Promise.all([this.scan(this.activePath), this.scan(this.replayingPath)]).then(([active, replaying]) => {
+      if (this.rotations !== generation) return; // a replay moved the files meanwhile: its own figures hold
+      this.active = { ...this.active, shares: this.active.shares + active.shares, records: this.active.records + active.records };
+      this.replaying = { ...this.replaying, shares: replaying.shares, records: replaying.records };
+      this.emitStats();
+    }, () => undefined);
   }
 
   stats(): SpoolStats {
