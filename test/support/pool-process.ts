@@ -7,7 +7,7 @@ import { killWhenParentDies, trackChild } from '../../src/devnet/exec.js';
 import { createPool } from '../../src/store/db.js';
 import { migrate } from '../../src/store/migrations.js';
 import { startRegtest, type RegtestNode } from '../harness/litecoind.js';
-import { startPostgres, type TestDatabase } from '../harness/postgres.js';
+import { startPostgres, startPrivatePostgres, type TestDatabase } from '../harness/postgres.js';
 import { waitFor } from './pool.js';
 
 export interface PoolProcess {
@@ -66,8 +66,9 @@ export interface ProcessTestbed {
   stop(): Promise<void>;
 }
 
-export async function startProcessTestbed(options: { tmpPrefix: string; dbConnections: number }): Promise<ProcessTestbed> {
-  const [node, database] = await Promise.all([startRegtest({ mweb: false }), startPostgres()]);
+/** `privateDatabase`: a PostgreSQL server of the test's own, which it may stop, start, pause and resume (outages). */
+export async function startProcessTestbed(options: { tmpPrefix: string; dbConnections: number; privateDatabase?: boolean }): Promise<ProcessTestbed> {
+  const [node, database] = await Promise.all([startRegtest({ mweb: false }), options.privateDatabase ? startPrivatePostgres() : startPostgres()]);
   const db = createPool({ url: database.url, max: options.dbConnections });
   await migrate(db);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), options.tmpPrefix));
