@@ -109,36 +109,53 @@ describe('start with a large spool', () => {
     let pool: TestPool | undefined;
     try {
       await migrate(db);
-      // The same start with an empty spool, for comparison (starting takes a second or more on a loaded machine
-      // anyway): once to warm up (module loading, compilation), then measured.
-      const startEmpty = async () => {
+      // Starts with an empty spool for comparison (starting takes a second or more on a loaded machine anyway),
+      // after one to warm up (module loading, compilation). Each kind is timed twice, interleaved, and the
+      // quicker of the two counts: a burst of load from elsewhere on a shared machine lasts seconds.
+      const start = async (spoolDir: string) => {
         const startedAt = performance.now();
-        await (await startTestPool(node, await node.newAddress('bech32'), { database: { url: database.url, spoolDir: path.join(tmp, 'spool-empty') } })).stop();
-        return (performance.now() - startedAt) / 1000;
+        const started = await startTestPool(node, await node.newAddress('bech32'), { database: { url: database.url, spoolDir } });
+        return { pool: started, seconds: (performance.now() - startedAt) / 1000 };
       };
-      await startEmpty();
-      const baselineSeconds = await startEmpty();
-      const spoolDir = path.join(tmp, 'spool-big');
-      fs.mkdirSync(path.join(spoolDir, 'instance-0'), { recursive: true });
+      const startEmpty = async () => {
+        const { pool: empty, seconds } = await start(path.join(tmp, 'spool-empty'));
+        await empty.stop();
+        return seconds;
+      };
       const now = Date.now();
-      const lines: string[] = [];
-      for (let i = 0; i < 10_000; i++) {
-        const row: SpooledShareRow = [now - 10_000 + i, `0:big:${i}`, minerAddress, 'big', 0.00001, 1e-8, 200, 'j', 'ff'.repeat(32), false, '127.0.0.1', 0];
-        lines.push(encodeSpoolLine({ kind: 'shares', rows: [row] }));
-      }
-      fs.writeFileSync(path.join(spoolDir, 'instance-0', 'spool.jsonl'), lines.join(''));
-      const started = performance.now();
-      pool = await startTestPool(node, await node.newAddress('bech32'), { database: { url: database.url, spoolDir } });
-      const openSeconds = (performance.now() - started) / 1000;
+      const startWithSpool = (tag: string) => {
+        const spoolDir = path.join(tmp, `spool-${tag}`);
+        fs.mkdirSync(path.join(spoolDir, 'instance-0'), { recursive: true });
+        const lines: string[] = [];
+        for (let i = 0; i < 10_000; i++) {
+          const row: SpooledShareRow = [now - 10_000 + i, `0:${tag}:${i}`, minerAddress, 'big', 0.00001, 1e-8, 200, 'j', 'ff'.repeat(32), false, '127.0.0.1', 0];
+          lines.push(encodeSpoolLine({ kind: 'shares', rows: [row] }));
+        }
+        fs.writeFileSync(path.join(spoolDir, 'instance-0', 'spool.jsonl'), lines.join(''));
+        return start(spoolDir);
+      };
+      const stored = async (tag: string) =>
+        (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM shares WHERE share_id LIKE $1', [`0:${tag}:%`])).rows[0].n;
+      await startEmpty();
+      const emptySeconds = [await startEmpty()];
+      const first = await startWithSpool('big1');
+      await first.pool.stop(); // waits for its replay
+      expect(await stored('big1')).toBe(10_000);
+      emptySeconds.push(await startEmpty());
+      const second = await startWithSpool('big2');
+      pool = second.pool;
       const miner = new TestMiner({ host: '127.0.0.1', port: pool.stratumPort, username: `${minerAddress}.big` });
       expect((await miner.start()).result).toBe(true);
       await miner.close();
       const writer = pool.writer!;
       await waitFor('the spool replayed', () => writer.lastReplay, 60_000, 50);
-      const count = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM shares WHERE share_id LIKE '0:big:%'");
-      expect(count.rows[0].n).toBe(10_000);
+      expect(await stored('big2')).toBe(10_000);
       const replay = writer.lastReplay!;
-      console.log(`Stratum open ${openSeconds.toFixed(3)} s after start with 10,000 spooled records (${baselineSeconds.toFixed(3)} s with an empty spool); replay ${replay.records} records in ${replay.seconds.toFixed(3)} s = ${replay.recordsPerSecond} records/s`);
+      const openSeconds = Math.min(first.seconds, second.seconds);
+      const baselineSeconds = Math.min(...emptySeconds);
+      console.log(`Stratum open ${openSeconds.toFixed(3)} s after start with 10,000 spooled records (${baselineSeconds.toFixed(3)} s with an empty spool; ` +
+        `all starts: ${[first.seconds, second.seconds].map((x) => x.toFixed(3)).join(', ')} and ${emptySeconds.map((x) => x.toFixed(3)).join(', ')} s); ` +
+        `replay ${replay.records} records in ${replay.seconds.toFixed(3)} s = ${replay.recordsPerSecond} records/s`);
       // Before: the whole replay came first (about 54 s for 10,000 records). Now nothing spool-related but two
       // stat() calls lies on the way to the open port: within a second of an empty-spool start.
       expect(openSeconds).toBeLessThan(baselineSeconds + 1);
