@@ -4,6 +4,10 @@
 #   LITECOIN_RPC_CONF_FILE  a config file with the RPC users (rpcauth, rpcwhitelist: docker/make-secrets.sh writes
 #                        it, a docker secret); litecoin-cli then uses the cookie. Or, without it:
 #   LITECOIN_RPC_USER, LITECOIN_RPC_PASSWORD   one RPC user (the pool's LTCPOOL_RPC_URL carries the same)
+#   LITECOIN_RPC_THREADS     -rpcthreads (default 16: plenty for up to ~20 pool instances, payouts and your
+#                        litecoin-cli; 3 or 6 instances measured here used at most 2 threads at once, README Scale-out)
+#   LITECOIN_RPC_WORKQUEUE   -rpcworkqueue (default 64: calls queued while every thread is busy; above it
+#                        litecoind answers HTTP 503 "Work queue depth exceeded")
 #   LITECOIN_EXTRA_ARGS  extra litecoind arguments
 set -eu
 case "${LITECOIN_NETWORK:-mainnet}" in
@@ -33,8 +37,8 @@ fi
   -rpcbind=0.0.0.0 \
   -rpcallowip=10.0.0.0/8 -rpcallowip=172.16.0.0/12 -rpcallowip=192.168.0.0/16 \
   "$@" \
-  -rpcworkqueue=64 \
-  -rpcthreads=16 \
+  -rpcworkqueue="${LITECOIN_RPC_WORKQUEUE:-64}" \
+  -rpcthreads="${LITECOIN_RPC_THREADS:-16}" \
   ${LITECOIN_EXTRA_ARGS:-} &
 pid=$!
 trap 'kill -TERM "$pid" 2>/dev/null' TERM INT

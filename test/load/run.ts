@@ -7,8 +7,14 @@
  * process holding every connection, spread over several 127.0.0.x source addresses. Reports connections
  * held, server RSS per connection, time to deliver one mining.notify to every connection (p50/p99/max) while
  * some connections submit shares, shares/s, and the pool/bare ratios. Prints figures; never fails on timing.
+ *
+ * `--instances 3 --connections 50000`: several pool processes at once on one private PostgreSQL (the pool's
+ * ShareWriter), each with its own client process connected straight to it; see runInstances. Every child
+ * process starts with its soft open-file limit raised to the hard one.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { spawn as spawnProcess, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { connect, createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { onLines } from '../support/stratum-lines.js';
@@ -17,7 +23,9 @@ const SELF = fileURLToPath(import.meta.url);
 const now = () => performance.timeOrigin + performance.now();
 
 interface Args {
+  instances: number;
   connections: number;
+  shareSeconds: number;
   sources: number;
   shareClients: number;
   rounds: number;
@@ -31,14 +39,18 @@ function parseArgs(argv: string[]): Args {
     if (!Number.isFinite(value) || value < 0) throw new Error(`--${name} must be a number`);
     return value;
   };
+  const instances = Math.max(1, Math.min(8, get('instances', 1)));
   const args = {
-    connections: Math.min(19_500, get('connections', 5000)),
+    instances,
+    // one process holds at most ~19,500 (this machine's open-file cap is 20,000 per process)
+    connections: Math.min(19_500 * instances, get('connections', 5000)),
+    shareSeconds: Math.max(3, get('share-seconds', 10)),
     sources: Math.max(1, Math.min(250, get('sources', 16))),
     shareClients: get('share-clients', 200),
     rounds: Math.max(1, get('rounds', 3)),
     timeoutSeconds: get('timeout', 0),
   };
-  args.shareClients = Math.min(args.shareClients, args.connections);
+  args.shareClients = Math.min(args.shareClients, Math.floor(args.connections / instances));
   if (args.timeoutSeconds === 0) args.timeoutSeconds = 300 + Math.ceil(args.connections / 25);
   return args;
 }
@@ -67,18 +79,24 @@ function percentile(sorted: number[], p: number): number {
 
 // ---------------------------------------------------------------- server process
 
-async function serverMain(kind: Kind): Promise<void> {
+/** `databaseUrl`: accepted shares go to PostgreSQL through the pool's ShareWriter (several instances at once). */
+async function serverMain(kind: Kind, instanceId = 1, databaseUrl?: string): Promise<void> {
   const gc = (globalThis as { gc?: () => void }).gc;
   let connections: () => number;
   let broadcast: () => void;
   if (kind === 'pool') {
     const { startFixturePool } = await import('./fixture-pool.js');
-    const pool = await startFixturePool({
-      stratum: {
-        limits: { connectionsPerIp: 100_000, authorizeTimeoutSeconds: 600, idleTimeoutSeconds: 600 },
-        jobRebroadcastSeconds: 60,
+    const writer = databaseUrl ? await startShareWriter(databaseUrl, instanceId) : undefined;
+    const pool = await startFixturePool(
+      {
+        instanceId,
+        stratum: {
+          limits: { connectionsPerIp: 100_000, authorizeTimeoutSeconds: 600, idleTimeoutSeconds: 600 },
+          jobRebroadcastSeconds: 60,
+        },
       },
-    });
+      { sink: writer },
+    );
     connections = () => pool.server.connectionCount;
     broadcast = () => void pool.jobs.rebroadcast();
     gc?.();
@@ -111,7 +129,7 @@ async function serverMain(kind: Kind): Promise<void> {
     if (m.type === 'stats') {
       gc?.();
       const usage = process.memoryUsage();
-      process.send!({ type: 'stats', connections: connections(), rss: usage.rss, heapUsed: usage.heapUsed, external: usage.external + usage.arrayBuffers });
+      process.send!({ type: 'stats', connections: connections(), rss: usage.rss, heapUsed: usage.heapUsed, external: usage.external + usage.arrayBuffers, openFiles: openFileLimit() });
     } else if (m.type === 'broadcast') {
       const at = now();
       broadcast();
@@ -120,6 +138,26 @@ async function serverMain(kind: Kind): Promise<void> {
       process.exit(0);
     }
   });
+}
+
+/** The pool's ShareWriter on `databaseUrl` (batches, COPY-free multi-row inserts, spool in a temp dir). */
+async function startShareWriter(databaseUrl: string, instanceId: number) {
+  const os = await import('node:os');
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  const { createPool } = await import('../../src/store/db.js');
+  const { ShareWriter } = await import('../../src/store/share-writer.js');
+  const spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), `ltcpool-load-spool-${instanceId}-`));
+  process.on('exit', () => fs.rmSync(spoolDir, { recursive: true, force: true }));
+  const writer = new ShareWriter({ pool: createPool({ url: databaseUrl, max: 3, applicationName: `ltcpool-load-${instanceId}` }), spoolDir });
+  await writer.start({ databaseReady: true });
+  return writer;
+}
+
+/** This process's soft open-file limit (/proc/self/limits). */
+function openFileLimit(): number {
+  const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+  return Number(line?.split(/\s{2,}/)[1]);
 }
 
 /** The notify line the pool sends for the fixture job (built the same way), and a subscribe answer. */
@@ -252,8 +290,10 @@ interface RunResult {
   writeMs: number;
 }
 
+/** A role of this file in its own node process, its soft open-file limit raised to the hard one first. */
 function spawn(role: string, extra: string[] = []): ChildProcess {
-  return fork(SELF, [role, ...extra], { execArgv: ['--import', 'tsx', '--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const argv = [process.execPath, '--import', 'tsx', '--expose-gc', SELF, role, ...extra];
+  return spawnProcess('/bin/sh', ['-c', 'ulimit -n "$(ulimit -Hn)" && exec "$@"', 'sh', ...argv], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 }
 
 async function runOne(kind: Kind, args: Args): Promise<RunResult> {
@@ -314,6 +354,133 @@ async function runOne(kind: Kind, args: Args): Promise<RunResult> {
   }
 }
 
+// ---------------------------------------------------------------- several instances on one PostgreSQL
+
+/** CPU seconds (user + system) of these processes so far, from /proc/<pid>/stat; gone processes count 0. */
+function cpuSeconds(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      /* exited */
+    }
+  }
+  return ticks / 100; // USER_HZ
+}
+
+/** The postmaster listening on `port` (its command line has `-p <port>`) and all its children. */
+function postgresPids(port: number): number[] {
+  const pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
+  const postmaster = pids.find((pid) => {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      return argv.some((a) => a.endsWith('postgres')) && argv.includes('-p') && argv[argv.indexOf('-p') + 1] === String(port);
+    } catch {
+      return false;
+    }
+  });
+  if (postmaster === undefined) return [];
+  return [postmaster, ...pids.filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1] === String(postmaster);
+    } catch {
+      return false;
+    }
+  })];
+}
+
+/**
+ * `--instances N`: N pool processes at once (each the Stratum role with the pool's ShareWriter), all writing to
+ * one private PostgreSQL, each with its own client process connected straight to it (a load balancer's own file
+ * limit does not count). Reports connections held per instance and in total, notify latency per instance (one
+ * broadcast on every instance at the same moment, as on a new block), shares/s per instance, database rows/s,
+ * and the CPU of PostgreSQL, the pool processes and the clients over the share window.
+ */
+async function runInstances(args: Args): Promise<void> {
+  const { startPrivatePostgres } = await import('../../src/devnet/postgres.js');
+  const { createPool } = await import('../../src/store/db.js');
+  const { migrate } = await import('../../src/store/migrations.js');
+  const database = await startPrivatePostgres();
+  const db = createPool({ url: database.url, max: 1 });
+  await migrate(db);
+  const pgPort = Number(new URL(database.url).port);
+  const n = args.instances;
+  const servers = Array.from({ length: n }, (_, i) => spawn('server', ['pool', String(i + 1), database.url]));
+  const clients = Array.from({ length: n }, () => spawn('client'));
+  const per = Math.ceil(args.connections / n);
+  try {
+    const listening = await Promise.all(servers.map((server) => new Promise<Message>((resolve) => server.once('message', (m: Message) => resolve(m)))));
+    await Promise.all(clients.map((client) => new Promise<void>((resolve) => client.once('message', () => resolve()))));
+    const openedAt = now();
+    const opened = await Promise.all(
+      clients.map((client, i) => request(client, { type: 'open', port: listening[i].port, count: per, sources: args.sources }, 'opened', 120_000 + per * 30)),
+    );
+    const stats = await Promise.all(servers.map((server) => request(server, { type: 'stats' }, 'stats')));
+    const held = stats.map((st) => Number(st.connections));
+    console.log(
+      `[instances] ${n} pool processes held ${held.reduce((a, b) => a + b, 0)} connections in total (${held.join(' + ')}; ` +
+        `${opened.reduce((a, o) => a + Number(o.failed), 0)} failed to open) after ${((now() - openedAt) / 1000).toFixed(0)} s; ` +
+        `open-file limit per process ${stats.map((st) => st.openFiles).join(', ')}; RSS ${stats.map((st) => `${(Number(st.rss) / 1e6).toFixed(0)} MB`).join(', ')}`,
+    );
+
+    const pgPids = postgresPids(pgPort);
+    const serverPids = servers.map((server) => server.pid!);
+    const clientPids = clients.map((client) => client.pid!);
+    const rows = async () => Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM shares')).rows[0].n);
+    const rowsStart = await rows();
+    const cpuStart = [cpuSeconds(postgresPids(pgPort)), ...serverPids.map((pid) => cpuSeconds([pid])), cpuSeconds(clientPids)];
+    const sharesStart = await Promise.all(clients.map((client) => request(client, { type: 'shares', on: true, clients: args.shareClients }, 'shares')));
+    const windowStart = now();
+    await new Promise((r) => setTimeout(r, 1000));
+    const latencies: number[][] = servers.map(() => []);
+    for (let round = 0; round < args.rounds; round++) {
+      await Promise.all(clients.map((client) => request(client, { type: 'arm' }, 'armed')));
+      const sent = await Promise.all(servers.map((server) => request(server, { type: 'broadcast' }, 'broadcast')));
+      const collected = await Promise.all(clients.map((client) => request(client, { type: 'collect' }, 'collected', 60_000)));
+      collected.forEach((c, i) => latencies[i].push(...(c.times as number[]).filter((t) => t > 0).map((t) => t - Number(sent[i].at))));
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const rest = args.shareSeconds * 1000 - (now() - windowStart);
+    if (rest > 0) await new Promise((r) => setTimeout(r, rest));
+    const sharesEnd = await Promise.all(clients.map((client) => request(client, { type: 'shares', on: false, clients: 0 }, 'shares')));
+    const cpuEnd = [cpuSeconds(postgresPids(pgPort)), ...serverPids.map((pid) => cpuSeconds([pid])), cpuSeconds(clientPids)];
+    const windowSeconds = (now() - windowStart) / 1000;
+    // the writers commit every few ms: what was acknowledged is in the table a moment later
+    await new Promise((r) => setTimeout(r, 1000));
+    const rowsEnd = await rows();
+
+    console.log('');
+    console.log('instance  held    notify p50   p99       max       shares/s  CPU (cores)');
+    let totalShares = 0;
+    servers.forEach((_, i) => {
+      const sorted = latencies[i].sort((a, b) => a - b);
+      const seconds = (Number(sharesEnd[i].at) - Number(sharesStart[i].at)) / 1000;
+      const perSecond = (Number(sharesEnd[i].accepted) - Number(sharesStart[i].accepted)) / seconds;
+      totalShares += perSecond;
+      console.log(
+        `${String(i + 1).padEnd(9)} ${String(held[i]).padEnd(7)} ${percentile(sorted, 50).toFixed(1).padStart(7)} ms ${percentile(sorted, 99).toFixed(1).padStart(7)} ms ` +
+          `${(sorted[sorted.length - 1] ?? Number.NaN).toFixed(1).padStart(7)} ms ${perSecond.toFixed(0).padStart(8)}  ${((cpuEnd[i + 1] - cpuStart[i + 1]) / windowSeconds).toFixed(2)}`,
+      );
+    });
+    const cpu = cpuEnd.map((c, i) => (c - cpuStart[i]) / windowSeconds);
+    const poolCpu = cpu.slice(1, n + 1).reduce((a, b) => a + b, 0);
+    console.log('');
+    console.log(`shares: ${totalShares.toFixed(0)}/s accepted in total; database rows ${((rowsEnd - rowsStart) / windowSeconds).toFixed(0)}/s (${rowsEnd - rowsStart} rows in ${windowSeconds.toFixed(1)} s)`);
+    console.log(
+      `CPU over the ${windowSeconds.toFixed(1)} s window (cores of ${availableParallelism()}): PostgreSQL ${cpu[0].toFixed(2)} (${pgPids.length} processes), ` +
+        `pool processes ${poolCpu.toFixed(2)}, load clients ${cpu[n + 1].toFixed(2)}; the database's share of the pool's CPU (PostgreSQL / (PostgreSQL + pool processes)) ${((100 * cpu[0]) / (cpu[0] + poolCpu)).toFixed(1)} %`,
+    );
+  } finally {
+    for (const child of [...servers, ...clients]) if (child.connected) child.send({ type: 'exit' });
+    await new Promise((r) => setTimeout(r, 500));
+    for (const child of [...servers, ...clients]) child.kill();
+    await db.end();
+    await database.stop();
+  }
+}
+
 async function coordinatorMain(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const guard = setTimeout(() => {
@@ -321,6 +488,13 @@ async function coordinatorMain(): Promise<void> {
     process.exit(0);
   }, args.timeoutSeconds * 1000);
   guard.unref();
+  if (args.instances > 1) {
+    console.log(
+      `load: ${args.instances} instances on one PostgreSQL, ${args.connections} connections in total over ${args.sources} source addresses, ` +
+        `${args.shareClients} connections per instance submitting shares for ${args.shareSeconds} s, ${args.rounds} broadcast rounds`,
+    );
+    return runInstances(args);
+  }
   console.log(`load: ${args.connections} connections over ${args.sources} source addresses (127.0.0.1-${args.sources}), ${args.shareClients} submitting shares, ${args.rounds} broadcast rounds`);
   const results: RunResult[] = [];
   for (const kind of ['pool', 'bare'] as const) results.push(await runOne(kind, args));
@@ -340,7 +514,7 @@ async function coordinatorMain(): Promise<void> {
 const role = process.argv[2];
 // children never outlive the coordinator (bounded in time even if it dies)
 if (role === 'server' || role === 'client') process.on('disconnect', () => process.exit(0));
-if (role === 'server') void serverMain(process.argv[3] as Kind);
+if (role === 'server') void serverMain(process.argv[3] as Kind, Number(process.argv[4] ?? 1), process.argv[5]);
 else if (role === 'client') void clientMain();
 else
   coordinatorMain().catch((error) => {
