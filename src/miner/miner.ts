@@ -58,6 +58,8 @@ export interface SubmittedShare {
   hash: string;
   accepted: boolean;
   errorCode?: number;
+  /** From sending mining.submit to its answer. */
+  answerMs: number;
 }
 
 interface PendingRequest {
@@ -305,6 +307,7 @@ export class TestMiner extends EventEmitter {
   private async submitFound(job: NotifiedWork, extranonce2: string, ntime: string, nonce: string, value: bigint): Promise<void> {
     const extranonce1 = this.extranonce1;
     let answer: RpcAnswer;
+    const sentAt = performance.now();
     try {
       answer = await this.submit({ jobId: job.id, extranonce2, ntime, nonce });
     } catch {
@@ -319,6 +322,7 @@ export class TestMiner extends EventEmitter {
       hash: value.toString(16).padStart(64, '0'),
       accepted: answer.result === true,
       errorCode: answer.error?.[0],
+      answerMs: performance.now() - sentAt,
     };
     this.submitted.push(share);
     this.emit('share', share);
