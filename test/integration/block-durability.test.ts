@@ -7,7 +7,8 @@ import { bitsToTarget } from '../../src/work/difficulty.js';
 import type { RegtestNode } from '../harness/litecoind.js';
 import { freePort } from '../harness/ports.js';
 import type { TestDatabase } from '../harness/postgres.js';
-import { spawnPool, startProcessTestbed, writeJson, type PoolProcess, type ProcessTestbed } from '../support/pool-process.js';
+import { spawnPool, writeJson, type PoolProcess } from '../support/pool-process.js';
+import { startTestbed, type Testbed } from '../support/testbed.js';
 import { waitFor } from '../support/pool.js';
 
 /**
@@ -27,10 +28,10 @@ let tmp: string;
 /** Regtest never retargets: one network target for every block share of the test. */
 let networkTarget: bigint;
 
-let testbed: ProcessTestbed | undefined;
+let testbed: Testbed | undefined;
 
 beforeAll(async () => {
-  testbed = await startProcessTestbed({ tmpPrefix: 'ltcpool-blocks-', dbConnections: 3, privateDatabase: true });
+  testbed = await startTestbed({ tmpPrefix: 'ltcpool-blocks-', dbConnections: 3, privateDatabase: true });
   ({ node, database, db, tmp } = testbed);
   const tip = await node.rpc<{ bits: string }>('getblockheader', [await node.rpc<string>('getbestblockhash'), true]);
   networkTarget = bitsToTarget(tip.bits);

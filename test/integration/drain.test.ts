@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestMiner, type SubmittedShare } from '../../src/miner/miner.js';
 import { freePort } from '../harness/ports.js';
 import { HAPROXY, haproxyConfig, haproxyServers, instanceOf, startHaproxy, writeFile } from '../support/haproxy.js';
-import { spawnPool, startProcessTestbed, writeJson, type PoolProcess, type ProcessTestbed } from '../support/pool-process.js';
+import { spawnPool, writeJson, type PoolProcess } from '../support/pool-process.js';
+import { startTestbed, type Testbed } from '../support/testbed.js';
 import { waitFor } from '../support/pool.js';
 
 /**
@@ -13,10 +14,10 @@ import { waitFor } from '../support/pool.js';
  * goes without work for more than a few seconds.
  */
 
-let testbed: ProcessTestbed;
+let testbed: Testbed;
 
 beforeAll(async () => {
-  testbed = await startProcessTestbed({ tmpPrefix: 'ltcpool-drain-', dbConnections: 1 });
+  testbed = await startTestbed({ tmpPrefix: 'ltcpool-drain-', dbConnections: 1 });
 }, 180_000);
 
 afterAll(() => testbed?.stop());

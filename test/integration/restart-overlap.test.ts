@@ -5,7 +5,8 @@ import { TestMiner } from '../../src/miner/miner.js';
 import type { RegtestNode } from '../harness/litecoind.js';
 import { freePort } from '../harness/ports.js';
 import type { TestDatabase } from '../harness/postgres.js';
-import { spawnPool, startProcessTestbed, writeJson, type PoolProcess, type ProcessTestbed } from '../support/pool-process.js';
+import { spawnPool, writeJson, type PoolProcess } from '../support/pool-process.js';
+import { startTestbed, type Testbed } from '../support/testbed.js';
 import { waitFor } from '../support/pool.js';
 
 /**
@@ -19,10 +20,10 @@ let database: TestDatabase;
 let db: pg.Pool;
 let tmp: string;
 
-let testbed: ProcessTestbed | undefined;
+let testbed: Testbed | undefined;
 
 beforeAll(async () => {
-  testbed = await startProcessTestbed({ tmpPrefix: 'ltcpool-overlap-', dbConnections: 2 });
+  testbed = await startTestbed({ tmpPrefix: 'ltcpool-overlap-', dbConnections: 2 });
   ({ node, database, db, tmp } = testbed);
 }, 180_000);
 

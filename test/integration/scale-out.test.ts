@@ -11,7 +11,8 @@ import type { RegtestNode } from '../harness/litecoind.js';
 import { freePort } from '../harness/ports.js';
 import type { TestDatabase } from '../harness/postgres.js';
 import { HAPROXY, haproxyConfig, haproxyServers, instanceOf, startHaproxy, writeFile } from '../support/haproxy.js';
-import { spawnPool, startProcessTestbed, writeJson, type PoolProcess, type ProcessTestbed } from '../support/pool-process.js';
+import { spawnPool, writeJson, type PoolProcess } from '../support/pool-process.js';
+import { startTestbed, type Testbed } from '../support/testbed.js';
 import { waitFor } from '../support/pool.js';
 
 let node: RegtestNode;
@@ -20,10 +21,10 @@ let db: pg.Pool;
 let tmp: string;
 let payoutAddress: string;
 
-let testbed: ProcessTestbed | undefined;
+let testbed: Testbed | undefined;
 
 beforeAll(async () => {
-  testbed = await startProcessTestbed({ tmpPrefix: 'ltcpool-scale-out-', dbConnections: 2 });
+  testbed = await startTestbed({ tmpPrefix: 'ltcpool-scale-out-', dbConnections: 2 });
   ({ node, database, db, tmp } = testbed);
   payoutAddress = await node.newAddress('bech32');
 }, 180_000);

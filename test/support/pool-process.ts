@@ -1,13 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import type pg from 'pg';
 import { killWhenParentDies, trackChild } from '../../src/devnet/exec.js';
-import { createPool } from '../../src/store/db.js';
-import { migrate } from '../../src/store/migrations.js';
-import { startRegtest, type RegtestNode } from '../harness/litecoind.js';
-import { startPostgres, startPrivatePostgres, type TestDatabase } from '../harness/postgres.js';
 import { waitFor } from './pool.js';
 
 export interface PoolProcess {
@@ -55,33 +49,4 @@ export async function spawnPool(configFile: string, stratumPort: number, env: No
 export function writeJson(file: string, value: unknown): string {
   fs.writeFileSync(file, JSON.stringify(value, null, 2));
   return file;
-}
-
-/** What the tests of spawned pool processes share: litecoind regtest (no MWEB), a migrated database, a temp dir. */
-export interface ProcessTestbed {
-  node: RegtestNode;
-  database: TestDatabase;
-  db: pg.Pool;
-  tmp: string;
-  stop(): Promise<void>;
-}
-
-/** `privateDatabase`: a PostgreSQL server of the test's own, which it may stop, start, pause and resume (outages). */
-export async function startProcessTestbed(options: { tmpPrefix: string; dbConnections: number; privateDatabase?: boolean }): Promise<ProcessTestbed> {
-  const [node, database] = await Promise.all([startRegtest({ mweb: false }), options.privateDatabase ? startPrivatePostgres() : startPostgres()]);
-  const db = createPool({ url: database.url, max: options.dbConnections });
-  await migrate(db);
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), options.tmpPrefix));
-  return {
-    node,
-    database,
-    db,
-    tmp,
-    async stop() {
-      await db.end();
-      await database.stop();
-      await node.stop();
-      fs.rmSync(tmp, { recursive: true, force: true });
-    },
-  };
 }

@@ -1,14 +1,10 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import pino from 'pino';
 import { parseConfig, type Config } from '../../src/ops/config.js';
 import { createMetrics, type Metrics } from '../../src/ops/metrics.js';
 import { startPool, type RunningPool } from '../../src/pool.js';
-import { createPool } from '../../src/store/db.js';
-import { migrate } from '../../src/store/migrations.js';
-import { startRegtest, type RegtestNode } from '../harness/litecoind.js';
-import { startPostgres, type TestDatabase } from '../harness/postgres.js';
+import type { RegtestNode } from '../harness/litecoind.js';
+import type { TestDatabase } from '../harness/postgres.js';
+import { startTestbed } from './testbed.js';
 
 export interface TestPool extends RunningPool {
   config: Config;
@@ -40,32 +36,33 @@ export async function startTestPool(node: RegtestNode, payoutAddress: string, ov
   return { ...pool, config, metrics, stratumPort: pool.stratumPorts[0] };
 }
 
-/** What the tests of one in-process pool share: litecoind regtest, a migrated database, and the pool on both. */
+/** What the tests of one in-process pool share: the testbed (regtest node, migrated database) and the pool on both. */
 export interface PoolTestbed {
   node: RegtestNode;
   database: TestDatabase;
   pool: TestPool;
-  /** Stops the pool, the database and the node, and removes the pool's spool dir. */
+  /** Stops the pool, then the testbed (which removes the pool's spool dir). */
   stop(): Promise<void>;
 }
 
 /** `overrides` go to startTestPool over the database URL and a spool dir of its own. */
 export async function startPoolTestbed(overrides: Record<string, unknown> = {}): Promise<PoolTestbed> {
-  const [node, database] = await Promise.all([startRegtest(), startPostgres()]);
-  const db = createPool({ url: database.url, max: 1 });
-  await migrate(db);
-  await db.end();
-  const spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ltcpool-spool-'));
-  const pool = await startTestPool(node, await node.newAddress(), deepMerge({ database: { url: database.url, spoolDir } }, overrides));
+  const testbed = await startTestbed({ tmpPrefix: 'ltcpool-spool-', dbConnections: 1 });
+  let pool: TestPool;
+  try {
+    const database = { url: testbed.database.url, spoolDir: testbed.tmp };
+    pool = await startTestPool(testbed.node, await testbed.node.newAddress(), deepMerge({ database }, overrides));
+  } catch (error) {
+    await testbed.stop().catch(() => undefined);
+    throw error;
+  }
   return {
-    node,
-    database,
+    node: testbed.node,
+    database: testbed.database,
     pool,
     async stop() {
       await pool.stop();
-      await database.stop();
-      await node.stop();
-      fs.rmSync(spoolDir, { recursive: true, force: true });
+      await testbed.stop();
     },
   };
 }
