@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestMiner, type SubmittedShare } from '../../src/miner/miner.js';
 import { freePort } from '../harness/ports.js';
-import { HAPROXY, haproxyConfig, haproxyServers, instanceOf, startHaproxy, writeFile } from '../support/haproxy.js';
+import { HAPROXY, haproxyConfig, instanceOf, startHaproxy, waitForServersUp, writeFile } from '../support/haproxy.js';
 import { spawnPool, writeJson, type PoolProcess } from '../support/pool-process.js';
 import { startTestbed, type Testbed } from '../support/testbed.js';
 import { waitFor } from '../support/pool.js';
@@ -78,11 +78,7 @@ describe('draining an instance behind HAProxy', () => {
     const miners: TestMiner[] = [];
     const traces = new Map<TestMiner, Trace>();
     try {
-      await waitFor('HAProxy sees the three instances up', async () => {
-        if (haproxy.child.exitCode !== null) throw new Error(`haproxy exited:\n${haproxy.output()}`);
-        const servers = await haproxyServers(stats).catch(() => new Map<string, string>());
-        return servers.size === 3 && [...servers.values()].every((s) => s === 'UP');
-      }, 30_000, 200);
+      await waitForServersUp(haproxy, stats, 3);
 
       const address = await testbed.node.newAddress('bech32');
       for (let i = 0; i < 9; i++) {

@@ -10,7 +10,7 @@ import { Spool, type SpooledShareRow } from '../../src/store/spool.js';
 import type { RegtestNode } from '../harness/litecoind.js';
 import { freePort } from '../harness/ports.js';
 import type { TestDatabase } from '../harness/postgres.js';
-import { HAPROXY, haproxyConfig, haproxyServers, instanceOf, startHaproxy, writeFile } from '../support/haproxy.js';
+import { HAPROXY, haproxyConfig, haproxyServers, instanceOf, startHaproxy, waitForServersUp, writeFile } from '../support/haproxy.js';
 import { spawnPool, writeJson, type PoolProcess } from '../support/pool-process.js';
 import { startTestbed, type Testbed } from '../support/testbed.js';
 import { waitFor } from '../support/pool.js';
@@ -125,11 +125,7 @@ describe('scale-out behind HAProxy', () => {
     const haproxy = startHaproxy(writeFile(path.join(tmp, 'haproxy.cfg'), haproxyConfig(front, stats, instances)));
     const miners: TestMiner[] = [];
     try {
-      await waitFor('HAProxy sees the three instances up', async () => {
-        if (haproxy.child.exitCode !== null) throw new Error(`haproxy exited:\n${haproxy.output()}`);
-        const servers = await haproxyServers(stats).catch(() => new Map<string, string>());
-        return servers.size === 3 && [...servers.values()].every((s) => s === 'UP');
-      }, 30_000, 200);
+      await waitForServersUp(haproxy, stats, 3);
 
       const address = await node.newAddress('bech32');
       for (let i = 0; i < 6; i++) {

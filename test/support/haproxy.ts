@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { expect } from 'vitest';
 import { killWhenParentDies, trackChild } from '../../src/devnet/exec.js';
+import { waitFor } from './pool.js';
 
 /** Helpers of the tests that run a real HAProxy (Debian package `haproxy`) in front of `serve` processes. */
 export const HAPROXY = process.env.HAPROXY_BIN ?? '/usr/sbin/haproxy';
@@ -47,6 +48,15 @@ export async function haproxyServers(stats: number): Promise<Map<string, string>
   const rows = csv.split('\n').map((l) => l.split(','));
   const status = rows[0].indexOf('status');
   return new Map(rows.filter((r) => r[0] === 'ltcpool' && r[1].startsWith('pool')).map((r) => [r[1], r[status]]));
+}
+
+/** Resolves once HAProxy reports `count` servers, all UP; throws at once if HAProxy exits. */
+export async function waitForServersUp(haproxy: { child: ChildProcess; output: () => string }, stats: number, count: number): Promise<void> {
+  await waitFor(`HAProxy sees the ${count} instances up`, async () => {
+    if (haproxy.child.exitCode !== null) throw new Error(`haproxy exited:\n${haproxy.output()}`);
+    const servers = await haproxyServers(stats).catch(() => new Map<string, string>());
+    return servers.size === count && [...servers.values()].every((s) => s === 'UP');
+  }, 30_000, 200);
 }
 
 /** The instance id a pool put in the first byte of extranonce1. */
