@@ -72,7 +72,7 @@ async function refused(name: string, instanceId: number, leaseSeconds: number): 
 
 describe('instance identity lease', () => {
   it('refuses a second instance with a live id; after the first dies the id is free; a lease of another host is taken only once expired', async () => {
-    const first = await start('first', 7, 2);
+    const first = await start('first', 7, 4);
     let second: Instance | undefined;
     let third: Instance | undefined;
     try {
@@ -86,7 +86,7 @@ describe('instance identity lease', () => {
       expect(message).toMatch(/Stop that instance or give this one another instanceId/);
 
       // Heartbeats keep it live well past the lease.
-      await new Promise((r) => setTimeout(r, 2500));
+      await new Promise((r) => setTimeout(r, 4500));
       expect(await refused('second-still', 7, 2)).toContain('instanceId 7 is held by a live instance');
 
       await first.pool.kill('SIGKILL');
@@ -99,7 +99,7 @@ describe('instance identity lease', () => {
       await db.query(`INSERT INTO instance_leases (instance_id, token, host, pid, lease_seconds) VALUES (8, gen_random_uuid(), 'pool-b.example', 4242, 60)`);
       expect(await refused('third-early', 8, 2)).toContain('instanceId 8 is held by a live instance on host pool-b.example (pid 4242)');
       await db.query(`UPDATE instance_leases SET heartbeat_at = now() - interval '61 s' WHERE instance_id = 8`);
-      third = await start('third', 8, 2);
+      third = await start('third', 8, 10);
 
       // A clean shutdown releases the lease at once; the row stays for /api/instances.
       await second.pool.kill('SIGTERM');
