@@ -8,7 +8,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pino from 'pino';
-import type { Config } from '../src/ops/config.js';
+import { address as btcAddress } from 'bitcoinjs-lib';
+import { auxChainsOf, type Config } from '../src/ops/config.js';
 import type { Metrics } from '../src/ops/metrics.js';
 import type { BlockHandler, ShareSink } from '../src/stratum/share-processor.js';
 import type { AcceptedShare } from '../src/store/share-writer.js';
@@ -32,9 +33,22 @@ export interface BenchPool {
   stop(): Promise<void>;
 }
 
-/** The fixture pool's configuration with the bench's tag and no message rate limit. */
-export function benchConfig(): Config {
+/**
+ * Aux chains for the merged-mining runs: the chain ids of the facts file's set (Dogecoin 98 first), as generic
+ * entries with regtest-like address versions. Their daemons are never called: the bench hands the JobManager
+ * aux work directly, as src/pool.ts does on each aux work source's 'work' event.
+ */
+const BENCH_AUX_CHAIN_IDS = [98, 16, 63, 8211, 8224, 50, 74];
+
+/** The fixture pool's configuration with the bench's tag and no message rate limit; `auxChains` merge-mined chains. */
+export function benchConfig(auxChains = 0): Config {
+  if (auxChains > BENCH_AUX_CHAIN_IDS.length) throw new RangeError(`at most ${BENCH_AUX_CHAIN_IDS.length} aux chains`);
+  const auxAddress = btcAddress.toBase58Check(Buffer.alloc(20, 7), 111);
   return fixtureConfig({
+    merged: BENCH_AUX_CHAIN_IDS.slice(0, auxChains).map((chainId, i) => ({
+      chain: `aux${i + 1}`, rpcUrl: 'http://127.0.0.1:1', address: auxAddress, chainId, unit: `AUX${i + 1}`, maturity: 60,
+      addressVersions: { pubKeyHash: 111, scriptHash: 196 },
+    })),
     pool: { tag: '/ltcpool-bench/' },
     // The load client pipelines hundreds of submits per connection per second: far past a real miner's rate.
     stratum: { limits: { messagesPerSecond: 1_000_000, messagesBurst: 1_000_000 } },
@@ -67,6 +81,15 @@ export async function startBenchPool(
     },
   };
   const pool = await startFixtureStack(config, { hasher, sink: countingSink, blocks, logger: pino({ level: 'silent' }) });
+  for (const [i, chain] of auxChainsOf(config).entries()) {
+    // A mainnet-like aux target (no share meets it, as on a real aux chain nearly none does): every share is
+    // still judged against it, and every job carries the aux commitment.
+    pool.jobs.onAuxWork(chain.name, {
+      chain,
+      block: { hash: (i + 1).toString(16).padStart(2, '0').repeat(32), chainId: chain.chainId, previousBlockHash: '00'.repeat(32), height: 1000,
+        coinbaseValue: 10_000n * 100_000_000n, bits: '1b00ffff', target: 2n ** 200n },
+    });
+  }
   return {
     port: pool.port,
     metrics: pool.metrics,
