@@ -424,6 +424,7 @@ export async function startPool(
         ? {
             db,
             network: config.network,
+            chainUnits: Object.fromEntries(auxChains.map((c) => [c.name, c.unit])),
             instanceId: config.instanceId,
             hashrateWindowSeconds,
             poolWide,

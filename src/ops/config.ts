@@ -152,6 +152,10 @@ const mergedChainSchema = z.strictObject({
       walletName: z.string().optional(),
       walletRpcUrl: z.string().url().optional(),
       minimumPayout: z.string().regex(/^\d+$/, "1e-8 units of the chain's coin as a decimal string").default('100000000'),
+      /** This chain's scheme (pplns, prop, solo); default the pool's, PPLNS when the pool's is PPS/FPPS. */
+      scheme: z.enum(['pplns', 'prop', 'solo', 'pps', 'fpps']).optional(),
+      /** PPLNS window factor on this chain (window = factor x this chain's difficulty); default payouts.pplnsWindowFactor. */
+      pplnsWindowFactor: z.number().positive().optional(),
     })
     .prefault({}),
 });
@@ -668,6 +672,9 @@ function checkMerged(config: Config, problems: string[]): void {
       decodeAuxAddress(params, m.address);
     } catch (error) {
       problems.push(`merged.${i}.address: ${(error as Error).message} (${config.network})`);
+    }
+    if (m.payouts.scheme === 'pps' || m.payouts.scheme === 'fpps') {
+      problems.push(`merged.${i}.payouts.scheme: "${m.payouts.scheme}" is not available on an aux chain (PPS/FPPS value shares in Litecoin); use pplns, prop or solo`);
     }
   });
   if (config.merged.length > 0) {

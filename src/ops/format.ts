@@ -15,11 +15,12 @@ export function formatHashrate(hashesPerSecond: number): string {
 }
 
 /** Litoshis (decimal string, exact) as LTC with 8 decimals. */
-export function formatLtc(litoshis: string): string {
+/** An amount in 1e-8 units of a coin (litoshis for LTC, koinu for DOGE) with its unit. */
+export function formatLtc(litoshis: string, unit = 'LTC'): string {
   const negative = litoshis.startsWith('-');
   const digits = (negative ? litoshis.slice(1) : litoshis).padStart(9, '0');
   const whole = digits.slice(0, -8).replace(/^0+(?=\d)/, '');
-  return `${negative ? '-' : ''}${whole}.${digits.slice(-8)} LTC`;
+  return `${negative ? '-' : ''}${whole}.${digits.slice(-8)} ${unit}`;
 }
 
 export function formatPercent(ratio: number | null): string {

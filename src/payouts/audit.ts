@@ -7,7 +7,8 @@
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import type pg from 'pg';
-import type { Config } from '../ops/config.js';
+import { auxChainsOf, type Config } from '../ops/config.js';
+import { auxSchemeName } from './schemes/index.js';
 
 export type AuditKind = 'payout_batch' | 'release' | 'config_change';
 
@@ -30,6 +31,8 @@ export interface MoneyConfig {
   reserveLitoshis: string;
   maturity: number;
   orphanConfirmations: number;
+  /** Merged mining: each aux chain's split and payout settings (absent without aux chains). */
+  aux?: Array<{ chain: string; scheme: string; pplnsWindowFactor: number; minimumPayout: string; maturity: number }>;
 }
 
 export function moneyConfig(config: Config): MoneyConfig {
@@ -45,6 +48,13 @@ export function moneyConfig(config: Config): MoneyConfig {
     reserveLitoshis: p.reserveLitoshis,
     maturity: p.maturity,
     orphanConfirmations: p.orphanConfirmations,
+    // Only with merged mining, so a Litecoin-only pool's record is unchanged.
+    ...(config.merged.length > 0 ? {
+      aux: auxChainsOf(config).map((chain, i) => {
+        const m = config.merged[i].payouts;
+        return { chain: chain.name, scheme: auxSchemeName(m.scheme, p.scheme), pplnsWindowFactor: m.pplnsWindowFactor ?? p.pplnsWindowFactor, minimumPayout: m.minimumPayout, maturity: chain.maturity };
+      }),
+    } : {}),
   };
 }
 

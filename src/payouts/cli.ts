@@ -12,7 +12,7 @@ import { litoshisToLtc } from './amounts.js';
 import { auditActor, moneyConfig, readAudit, type AuditRow } from './audit.js';
 import { releaseSetAside } from './ledger.js';
 import { runPayoutOnce, type PayoutDeps, type PayoutRunSummary } from './runner.js';
-import { createScheme, isPpsScheme, resolveFeeConfig } from './schemes/index.js';
+import { auxSchemeName, createScheme, isPpsScheme, resolveFeeConfig } from './schemes/index.js';
 import { rpcBlockFees } from './pps-crediting.js';
 import type { FeeConfig } from './types.js';
 import { RpcPayoutWallet, walletRpcUrl } from './wallet.js';
@@ -75,9 +75,9 @@ export async function createPayoutContext(config: Config, o: { logger?: pino.Log
         }
       : undefined,
   };
-  // Aux chains: the same shares and fee, split per aux block (PPLNS sized by that chain's difficulty; PPS/FPPS
-  // pools split aux blocks PPLNS, as PPS prices Litecoin shares only); matured on and paid from that chain's node.
-  const auxScheme = isPpsScheme(p.scheme) ? createScheme('pplns', { windowFactor: p.pplnsWindowFactor }) : scheme;
+  // Aux chains: the same shares and fee, split per aux block by that chain's scheme (merged[].payouts.scheme, else
+  // the pool's; PPLNS sized by that chain's difficulty; PPS/FPPS pools split aux blocks PPLNS, as PPS prices
+  // Litecoin shares only); matured on and paid from that chain's node.
   const auxClients: RpcClient[] = [];
   const auxDeps: PayoutDeps[] = auxChainsOf(config).map((auxChain, i) => {
     const entry = config.merged[i];
@@ -87,11 +87,11 @@ export async function createPayoutContext(config: Config, o: { logger?: pino.Log
     auxClients.push(auxNode, auxWallet);
     return {
       db, chain: auxNode, wallet: new RpcPayoutWallet(auxWallet, { legacySendMany: true }), network: config.network as NetworkName,
-      scheme: auxScheme,
+      scheme: createScheme(auxSchemeName(entry.payouts.scheme, p.scheme), { windowFactor: entry.payouts.pplnsWindowFactor ?? p.pplnsWindowFactor }),
       fee: isPpsScheme(p.scheme) ? resolveFeeConfig({ feePercent: p.feePercent, recipients: p.feeAddresses.length ? p.feeAddresses : [{ address: config.pool.address }] }) : fee,
       maturity: auxChain.maturity, orphanConfirmations: p.orphanConfirmations, minimumPayout: BigInt(entry.payouts.minimumPayout),
       maxPaymentsPerBatch: p.maxPaymentsPerBatch, reconcileGraceSeconds: p.reconcileGraceSeconds, logger: logger.child({ chain: auxChain.name }),
-      aux: { chain: auxChain }, afterSend: deps.afterSend, metrics,
+      aux: { chain: auxChain, feePayee: entry.address }, afterSend: deps.afterSend, metrics,
     };
   });
   return {

@@ -59,7 +59,11 @@ export interface PayoutDeps {
    * An aux chain's run (merged mining): its blocks on its own node (`chain`), its wallet, its ledger. Balances are
    * keyed by the miner's Litecoin address and paid to the address the miner gave for this chain.
    */
-  aux?: { chain: AuxChainParams };
+  aux?: {
+    chain: AuxChainParams;
+    /** Where the fee recipients' credits on this chain go (they give no address by password): the pool's address there. */
+    feePayee?: string;
+  };
 }
 
 export interface PaymentLine {
@@ -218,6 +222,11 @@ async function runLocked(deps: PayoutDeps, logger: pino.Logger, summary: PayoutR
       taken.add(row.aux_address);
       payees.set(row.address, row.aux_address);
     }
+    // The pool fee's recipients are Litecoin addresses that never authorize: their share goes to the pool's aux address.
+    // One payee per sendmany output: with several fee recipients, one is paid per run (like two ledgers on one address).
+    const feeAddresses = new Set(deps.fee.recipients.map((r) => r.address));
+    const feeOwed = balances.find((b) => b.balance > 0n && feeAddresses.has(b.address) && !payees.has(b.address));
+    if (deps.aux.feePayee && feeOwed && !taken.has(deps.aux.feePayee)) payees.set(feeOwed.address, deps.aux.feePayee);
     const waiting = balances.filter((b) => b.balance > 0n && !payees.has(b.address));
     summary.awaitingAddress = waiting.length;
     if (waiting.length) logger.info({ chain: chainName, miners: waiting.length }, 'balances waiting for the miner to give an address on this chain');

@@ -30,6 +30,9 @@ const minerAddress = 'rltc1qc25zkuslfurlm2p408py7lv2hm8e4cvll726mg';
 // (hash160 of 'ltcpool quiet miner', in no wallet).
 const quietMinerAddress = 'rltc1qk9czs7endxwlwed268thdg4nsvqyqq5zfzt63z';
 const WINDOW_FACTOR = 20;
+// The pool fee's recipient (hash160 of 'ltcpool fee'): a Litecoin address; its DOGE share goes to the pool's DOGE address.
+const feeAddress = 'rltc1q97ez3dg5e9cs3vdhgm4e6n82k9hw38v2vgdmgk';
+const FEE_BPS = 100n;
 
 describe.skipIf(skipReason !== undefined)(`merged mining: real litecoind (MWEB) + real dogecoind${skipReason ? ` — SKIPPED: ${skipReason}` : ''}`, () => {
   let node: RegtestNode;
@@ -164,7 +167,7 @@ describe.skipIf(skipReason !== undefined)(`merged mining: real litecoind (MWEB) 
       node: { rpcUrl: node.rpcUrl },
       database: { url: database.url },
       merged: [{ chain: 'dogecoin', rpcUrl: doge.rpcUrl, address: poolDogeAddress }],
-      payouts: { pplnsWindowFactor: WINDOW_FACTOR },
+      payouts: { pplnsWindowFactor: WINDOW_FACTOR, feePercent: 1, feeAddresses: [{ address: feeAddress }] },
       http: { enabled: false },
     });
     const payoutMetrics = createMetrics({ defaultMetrics: false });
@@ -176,22 +179,25 @@ describe.skipIf(skipReason !== undefined)(`merged mining: real litecoind (MWEB) 
       };
       await expect(runPayoutOnce(context.auxDeps[0])).rejects.toThrow(/simulated crash/);
       context.auxDeps[0].afterSend = undefined;
-      const pending = await db.query(`SELECT status FROM payments WHERE chain = 'dogecoin'`);
-      expect(pending.rows).toEqual([{ status: 'pending' }]);
+      const pending = await db.query(`SELECT address, payee, status FROM payments WHERE chain = 'dogecoin' ORDER BY address`);
+      expect(pending.rows, 'the fee is paid to the pool\'s DOGE address').toEqual([
+        { address: minerAddress, payee: minerDogeAddress, status: 'pending' },
+        { address: feeAddress, payee: poolDogeAddress, status: 'pending' },
+      ].sort((a, b) => a.address.localeCompare(b.address)));
 
       const results = await runAllChains(context);
       expect(results.map((r) => [r.chain, r.summary?.ok])).toEqual([['litecoin', true], ['dogecoin', true]]);
       const [ltc, dogeRun] = results.map((r) => r.summary!);
 
       // PPLNS over the same shares on both chains, each block's window sized by its own chain's difficulty.
-      const expected = async (chain: string) => creditTotals(await expectedPplnsCredits(db, { chain, windowFactor: WINDOW_FACTOR, feeBps: 0n, feeAddress: '' }));
+      const expected = async (chain: string) => creditTotals(await expectedPplnsCredits(db, { chain, windowFactor: WINDOW_FACTOR, feeBps: FEE_BPS, feeAddress }));
       const ltcOwed = await expected('litecoin');
       const dogeOwed = await expected('dogecoin');
       expect([...ltcOwed.values()].reduce((a, b) => a + b, 0n), 'every LTC block credited in full').toBe(ltcMined);
       expect([...dogeOwed.values()].reduce((a, b) => a + b, 0n), 'every DOGE block credited in full').toBe(dogeMined);
-      for (const owed of [ltcOwed, dogeOwed]) expect([...owed.keys()].sort()).toEqual([minerAddress, quietMinerAddress].sort());
-      const sharedDogeBlocks = [...(await expectedPplnsCredits(db, { chain: 'dogecoin', windowFactor: WINDOW_FACTOR, feeBps: 0n, feeAddress: '' })).values()]
-        .filter((credits) => credits.size === 2);
+      for (const owed of [ltcOwed, dogeOwed]) expect([...owed.keys()].sort()).toEqual([minerAddress, quietMinerAddress, feeAddress].sort());
+      const sharedDogeBlocks = [...(await expectedPplnsCredits(db, { chain: 'dogecoin', windowFactor: WINDOW_FACTOR, feeBps: FEE_BPS, feeAddress })).values()]
+        .filter((credits) => credits.has(minerAddress) && credits.has(quietMinerAddress));
       expect(sharedDogeBlocks.length, 'DOGE blocks split between both miners').toBeGreaterThan(0);
 
       const byAddress = (lines: Array<{ address: string; amount: bigint; status: string }>) =>
@@ -199,6 +205,7 @@ describe.skipIf(skipReason !== undefined)(`merged mining: real litecoind (MWEB) 
       expect(byAddress(ltc.payments)).toEqual(byAddress([
         { address: minerAddress, amount: ltcOwed.get(minerAddress)!, status: 'sent' },
         { address: quietMinerAddress, amount: ltcOwed.get(quietMinerAddress)!, status: 'sent' },
+        { address: feeAddress, amount: ltcOwed.get(feeAddress)!, status: 'sent' },
       ]));
       expect(dogeRun.payments, 'DOGE: the crashed batch is reconciled, not paid again; the quiet miner waits').toEqual([]);
       expect(dogeRun.reconciled).toEqual([expect.objectContaining({ action: 'sent' })]);
@@ -227,9 +234,11 @@ describe.skipIf(skipReason !== undefined)(`merged mining: real litecoind (MWEB) 
       expect(paid.rows).toEqual([
         { chain: 'dogecoin', address: minerAddress, payee: minerDogeAddress, amount: dogeOwed.get(minerAddress)!.toString(), status: 'sent' },
         { chain: 'dogecoin', address: quietMinerAddress, payee: lastGiven, amount: dogeOwed.get(quietMinerAddress)!.toString(), status: 'sent' },
+        { chain: 'dogecoin', address: feeAddress, payee: poolDogeAddress, amount: dogeOwed.get(feeAddress)!.toString(), status: 'sent' },
         { chain: 'litecoin', address: minerAddress, payee: null, amount: ltcOwed.get(minerAddress)!.toString(), status: 'sent' },
         { chain: 'litecoin', address: quietMinerAddress, payee: null, amount: ltcOwed.get(quietMinerAddress)!.toString(), status: 'sent' },
-      ]);
+        { chain: 'litecoin', address: feeAddress, payee: null, amount: ltcOwed.get(feeAddress)!.toString(), status: 'sent' },
+      ].sort((a, b) => (a.chain + a.address).localeCompare(b.chain + b.address)));
       // Once more: nothing left to pay on either chain, and each DOGE address received its amount exactly once.
       const again = await runAllChains(context);
       expect(again.map((r) => r.summary?.payments.length)).toEqual([0, 0]);
@@ -246,6 +255,20 @@ describe.skipIf(skipReason !== undefined)(`merged mining: real litecoind (MWEB) 
       const confirmed = await db.query<{ chain: string; n: number }>(`SELECT chain, count(*)::int AS n FROM blocks WHERE status = 'confirmed' GROUP BY chain`);
       for (const { chain, n } of confirmed.rows) expect(await metricValue(payoutMetrics, 'ltcpool_blocks_total', { chain, status: 'confirmed' }), chain).toBe(n);
       expect(confirmed.rows.map((r) => r.chain).sort()).toEqual(['dogecoin', 'litecoin']);
+
+      // The API per chain: the miner's DOGE ledger and address, payments and blocks of one chain with their unit.
+      const api = async (path: string) => (await fetch(`${pool.httpUrl}${path}`)).json() as Promise<any>;
+      const quietPage = await api(`/api/miners/${quietMinerAddress}`);
+      expect(quietPage.auxChains).toEqual([{ chain: 'dogecoin', unit: 'DOGE', balanceLitoshis: '0', immatureLitoshis: '0', pendingLitoshis: '0',
+        paidLitoshis: dogeOwed.get(quietMinerAddress)!.toString(), payTo: lastGiven }]);
+      expect(quietPage.paidLitoshis, 'the Litecoin ledger apart').toBe(ltcOwed.get(quietMinerAddress)!.toString());
+      const dogePayments = (await api('/api/payments?chain=dogecoin')).payments as Array<{ chain: string; unit: string; payee: string }>;
+      expect(dogePayments).toHaveLength(3);
+      expect(dogePayments.every((p) => p.chain === 'dogecoin' && p.unit === 'DOGE')).toBe(true);
+      const dogeBlocks = (await api('/api/blocks?chain=dogecoin&limit=500')).blocks as Array<{ chain: string; unit: string }>;
+      expect(dogeBlocks.length).toBe(Number((await db.query(`SELECT count(*) AS n FROM blocks WHERE chain = 'dogecoin'`)).rows[0].n));
+      expect(dogeBlocks.every((b) => b.chain === 'dogecoin' && b.unit === 'DOGE')).toBe(true);
+      expect((await api('/api/pool')).blocks.countsByChain.dogecoin.confirmed).toBe(confirmed.rows.find((r) => r.chain === 'dogecoin')!.n);
     } finally {
       await context.close();
     }

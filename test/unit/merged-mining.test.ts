@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import gbtEmpty from '../fixtures/regtest/gbt-mweb-empty.json' with { type: 'json' };
 import rpc1147 from '../fixtures/dogecoin/regtest-auxpow-rpc-v1.14.7.json' with { type: 'json' };
 import { ConfigError, parseConfig } from '../../src/ops/config.js';
+import { auxSchemeName } from '../../src/payouts/schemes/index.js';
+import { moneyConfig } from '../../src/payouts/audit.js';
 import { JobManager } from '../../src/stratum/job-manager.js';
 import { parseAuxBlock } from '../../src/work/auxpow.js';
 import { parseAuxAddressOptions, resolveAuxChain } from '../../src/work/chains.js';
@@ -46,6 +48,20 @@ describe('merged mining configuration', () => {
       expect.stringMatching(/^merged\.1\.chain: chain "pepecoin" has no preset .*give chainId, unit, maturity, addressVersions/),
       expect.stringMatching(/^merged\.2\.chainId: chain id 98 is also merged\.0's/),
     ]);
+  });
+  it('each aux chain splits by its own scheme, else the pool\'s, PPLNS under PPS/FPPS; PPS/FPPS on an aux chain is refused', () => {
+    expect(auxSchemeName(undefined, 'prop')).toBe('prop');
+    expect(auxSchemeName(undefined, 'pps')).toBe('pplns');
+    expect(auxSchemeName(undefined, 'fpps')).toBe('pplns');
+    expect(auxSchemeName('solo', 'pps')).toBe('solo');
+    expect(() => auxSchemeName('pps', 'pplns')).toThrow(/cannot split an aux chain's blocks/);
+    expect(problemsOf({ ...minimal, merged: [{ ...doge, payouts: { scheme: 'fpps' } }] })).toEqual([
+      'merged.0.payouts.scheme: "fpps" is not available on an aux chain (PPS/FPPS value shares in Litecoin); use pplns, prop or solo',
+    ]);
+    // the audited money settings carry each aux chain's (a Litecoin-only pool's record is unchanged)
+    const config = parseConfig({ ...minimal, payouts: { scheme: 'pps' }, merged: [{ ...doge, payouts: { scheme: 'solo' } }] });
+    expect(moneyConfig(config).aux).toEqual([{ chain: 'dogecoin', scheme: 'solo', pplnsWindowFactor: 2, minimumPayout: '100000000', maturity: 60 }]);
+    expect(moneyConfig(parseConfig(minimal)).aux).toBeUndefined();
   });
   it('a pool tag too long for the scriptSig with the commitment is refused with its budget', () => {
     const stratum = { extranonce2Size: 8 };

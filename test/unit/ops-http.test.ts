@@ -22,6 +22,10 @@ function fakeDb() {
   const db: SqlQueryable = {
     async query(text: string, values: unknown[] = []) {
       queries.push({ text, values });
+      if (/FROM blocks GROUP BY chain, status/.test(text)) return { rows: [{ chain: 'litecoin', status: 'confirmed', n: 3 }, { chain: 'dogecoin', status: 'accepted', n: 7 }] };
+      if (/FROM chain_balances/.test(text)) {
+        return { rows: [{ chain: 'dogecoin', balanceLitoshis: '900', immatureLitoshis: '0', pendingLitoshis: '0', paidLitoshis: '100', payTo: null }] };
+      }
       if (/FROM blocks\s+WHERE chain = 'litecoin'\s+GROUP BY status/.test(text)) return { rows: [{ status: 'confirmed', n: 3 }, { status: 'orphaned', n: 1 }] };
       if (/FROM blocks/.test(text)) {
         return { rows: [{ height: 432, hash: 'ab'.repeat(32), status: 'confirmed', finder: KNOWN_MINER, worker: 'rig1', rewardLitoshis: '5000000000', shareDifficulty: 2, networkDifficulty: 0.001, confirmations: 101, submitResult: null, foundAt: NOW, updatedAt: NOW }] };
@@ -34,7 +38,12 @@ function fakeDb() {
       if (/FROM instance_leases l WHERE/.test(text)) return { rows: [{ instances: 2, connections: 4, workers: 3, miners: 2, d: 600, observed: 900 }] };
       if (/FROM connected_workers/.test(text)) return { rows: values[0] === KNOWN_MINER ? [{ worker: 'rig2', ip: '192.0.2.7' }] : [] };
       if (/FROM balances/.test(text)) return { rows: [{ balanceLitoshis: '123', immatureLitoshis: '5', pendingLitoshis: '0', paidLitoshis: '456' }] };
-      if (/FROM payments/.test(text)) return { rows: [{ id: '7', address: KNOWN_MINER, amountLitoshis: '456', status: 'sent', txid: 'cd'.repeat(32), createdAt: NOW, updatedAt: NOW }] };
+      if (/FROM payments/.test(text)) {
+        return { rows: [
+          { id: '7', address: KNOWN_MINER, amountLitoshis: '456', status: 'sent', txid: 'cd'.repeat(32), createdAt: NOW, updatedAt: NOW, chain: 'litecoin', payee: null },
+          { id: '8', address: KNOWN_MINER, amountLitoshis: '100', status: 'sent', txid: 'ef'.repeat(32), createdAt: NOW, updatedAt: NOW, chain: 'dogecoin', payee: 'nDogeAddress' },
+        ] };
+      }
       throw new Error(`fake db: unexpected query ${text}`);
     },
   };
@@ -59,6 +68,7 @@ describe('ops http server', () => {
     db: database.db,
     network: 'regtest',
     hashrateWindowSeconds: 600,
+    chainUnits: { dogecoin: 'DOGE' },
     stats: {
       poolSummary: () => ({ network: { height: 433, difficulty: 0.5 }, feePercent: 1, scheme: 'PPLNS' }),
     },
@@ -158,7 +168,9 @@ describe('ops http server', () => {
     expect(body.balanceLitoshis).toBe('123');
     expect(body.paidLitoshis).toBe('456');
     expect(body.immatureLitoshis).toBe('5');
-    expect(body.payments).toHaveLength(1);
+    expect(body.payments.map((p: { amountLitoshis: string; unit: string }) => [p.amountLitoshis, p.unit])).toEqual([['456', 'LTC'], ['100', 'DOGE']]);
+    // merged mining: the balance on each aux chain, waiting for an address here
+    expect(body.auxChains).toEqual([{ chain: 'dogecoin', unit: 'DOGE', balanceLitoshis: '900', immatureLitoshis: '0', pendingLitoshis: '0', paidLitoshis: '100', payTo: null }]);
     const workerQuery = database.queries.find((q) => /FROM workers/.test(q.text));
     expect(workerQuery?.values).toEqual([KNOWN_MINER, 600]);
   });
@@ -173,6 +185,8 @@ describe('ops http server', () => {
     expect(body.network).toMatchObject({ height: 433, difficulty: 0.5 });
     expect(body.network.hashrate).toBeCloseTo((0.5 * 2 ** 48) / 0xffff / 150, 3);
     expect(body.blocks.counts).toMatchObject({ confirmed: 3, orphaned: 1, candidate: 0 });
+    expect(body.blocks.countsByChain.litecoin).toMatchObject({ confirmed: 3, accepted: 0 });
+    expect(body.blocks.countsByChain.dogecoin).toMatchObject({ accepted: 7, confirmed: 0 });
     expect(body.blocks.last[0].rewardLitoshis).toBe('5000000000');
   });
 
@@ -181,9 +195,11 @@ describe('ops http server', () => {
     expect(ok.status).toBe(200);
     expect(ok.json().blocks).toHaveLength(1);
     const last = database.queries.filter((q) => /FROM blocks/.test(q.text)).at(-1);
-    expect(last?.values).toEqual([5, 'confirmed']);
+    expect(last?.values).toEqual([5, 'confirmed', null]);
+    expect((await get(server, '/api/blocks?chain=dogecoin')).status).toBe(200);
+    expect(database.queries.filter((q) => /FROM blocks/.test(q.text)).at(-1)?.values).toEqual([50, null, 'dogecoin']);
 
-    for (const query of ['limit=0', 'limit=501', 'limit=abc', 'status=lost']) {
+    for (const query of ['limit=0', 'limit=501', 'limit=abc', 'status=lost', 'chain=Doge%20coin']) {
       const bad = await get(server, `/api/blocks?${query}`);
       expect(bad.status, query).toBe(400);
       expect(bad.json().statusCode, query).toBe(400);
@@ -195,7 +211,10 @@ describe('ops http server', () => {
     expect(res.status).toBe(200);
     expect(res.json().payments[0].amountLitoshis).toBe('456');
     const last = database.queries.filter((q) => /FROM payments/.test(q.text)).at(-1);
-    expect(last?.values).toEqual([50, null]);
+    expect(last?.values).toEqual([50, null, null]);
+    expect(res.json().payments.map((p: { chain: string; unit: string }) => [p.chain, p.unit])).toEqual([['litecoin', 'LTC'], ['dogecoin', 'DOGE']]);
+    await get(server, '/api/payments?chain=dogecoin');
+    expect(database.queries.filter((q) => /FROM payments/.test(q.text)).at(-1)?.values).toEqual([50, null, 'dogecoin']);
   });
 
   it('answers unknown routes with 404 JSON', async () => {

@@ -8,9 +8,10 @@ interface Point { time: string; hashrate: number; shares: number }
 interface Series { range: string; bucketSeconds: number; points: Point[] }
 interface Block {
   height: number; hash: string; status: string; finder: string; worker: string; rewardLitoshis: string;
-  confirmations: number; foundAt: string; effort: number | null; chain?: string;
+  confirmations: number; foundAt: string; effort: number | null; chain?: string; unit?: string;
 }
-interface Payment { id: string; address: string; amountLitoshis: string; status: string; txid: string | null; createdAt: string }
+interface Payment { id: string; address: string; amountLitoshis: string; status: string; txid: string | null; createdAt: string; unit?: string }
+interface AuxBalance { chain: string; unit: string; balanceLitoshis: string; immatureLitoshis: string; paidLitoshis: string; payTo: string | null }
 interface PoolInfo {
   hashrate: number; miners: number; workers: number; connections: number;
   network: { height: number; difficulty: number; hashrate: number } | null;
@@ -29,7 +30,7 @@ const NOTIFY_LABELS: [keyof Settings['notify'], string][] = [
 ];
 interface MinerInfo {
   address: string; hashrate: number; shares: number; windowSeconds: number; workers: Worker[];
-  balanceLitoshis: string; immatureLitoshis: string; pendingLitoshis: string; paidLitoshis: string; payments: Payment[];
+  balanceLitoshis: string; immatureLitoshis: string; pendingLitoshis: string; paidLitoshis: string; payments: Payment[]; auxChains?: AuxBalance[];
 }
 
 const app = document.getElementById('app')!;
@@ -62,7 +63,7 @@ function blocksTable(blocks: Block[]): string {
     <td><span class="status ${esc(b.status)}" data-field="status">${esc(b.status)}</span></td>
     <td data-field="confirmations">${b.confirmations}</td>
     <td data-field="effort">${formatPercent(b.effort)}</td>
-    <td>${formatLtc(b.rewardLitoshis)}</td>
+    <td>${formatLtc(b.rewardLitoshis, b.unit)}</td>
     <td>${minerLink(b.finder)}</td>
     <td class="mono" title="${esc(b.hash)}">${esc(shortHash(b.hash))}</td>
     <td>${formatAgo(b.foundAt)}</td></tr>`).join('');
@@ -73,7 +74,7 @@ function paymentsTable(payments: Payment[], showAddress: boolean): string {
   if (payments.length === 0) return '<p class="muted">No payments yet.</p>';
   const rows = payments.map((p) => `<tr data-payment="${esc(p.id)}">
     ${showAddress ? `<td>${minerLink(p.address)}</td>` : ''}
-    <td data-field="amount">${formatLtc(p.amountLitoshis)}</td>
+    <td data-field="amount">${formatLtc(p.amountLitoshis, p.unit)}</td>
     <td>${esc(p.status)}</td>
     <td class="mono" data-field="txid" title="${esc(p.txid ?? '')}">${p.txid ? esc(shortHash(p.txid)) : '—'}</td>
     <td>${formatAgo(p.createdAt)}</td></tr>`).join('');
@@ -174,6 +175,9 @@ async function minerPage(address: string): Promise<void> {
       ${stat('Immature', 'miner-immature', formatLtc(miner.immatureLitoshis))}
       ${stat('Pending', 'miner-pending', formatLtc(miner.pendingLitoshis))}
       ${stat('Paid', 'miner-paid', formatLtc(miner.paidLitoshis))}
+      ${(miner.auxChains ?? []).map((a) => stat(`${a.unit} balance`, `miner-balance-${a.chain}`, formatLtc(a.balanceLitoshis, a.unit)) +
+        stat(`${a.unit} paid`, `miner-paid-${a.chain}`, formatLtc(a.paidLitoshis, a.unit)) +
+        stat(`${a.unit} paid to`, `miner-payto-${a.chain}`, a.payTo ? esc(shortHash(a.payTo)) : `no address yet (password ${esc(a.chain === 'dogecoin' ? 'doge' : a.chain)}=…)`)).join('')}
     </section>
     <section id="miner-chart" class="card"><h2>Hashrate</h2>${rangeButtons('24h')}<div class="chart"></div></section>
     <section class="card"><h2>Workers</h2>${workers ? `<div class="scroll"><table class="workers"><thead><tr><th>Worker</th><th>Hashrate</th><th>Shares</th><th>Last share</th><th>Status</th></tr></thead><tbody>${workers}</tbody></table></div>` : '<p class="muted">No workers.</p>'}</section>

@@ -34,7 +34,7 @@ export function withChainConfirmations<T extends Pick<BlockRow, 'height' | 'stat
   });
 }
 
-export async function recentBlocks(db: SqlQueryable, limit: number, status?: BlockStatus): Promise<BlockRow[]> {
+export async function recentBlocks(db: SqlQueryable, limit: number, status?: BlockStatus, chain?: string): Promise<BlockRow[]> {
   const { rows } = await db.query(
     `SELECT b.height, b.hash, b.status, b.finder, b.worker, b.reward_litoshis::text AS "rewardLitoshis",
             b.share_difficulty AS "shareDifficulty", b.network_difficulty AS "networkDifficulty",
@@ -42,10 +42,10 @@ export async function recentBlocks(db: SqlQueryable, limit: number, status?: Blo
             e.effort, b.chain
        FROM blocks b
        LEFT JOIN block_effort e ON e.block_id = b.id
-      WHERE ($2::text IS NULL OR b.status = $2::text)
-      ORDER BY b.height DESC, b.id DESC
+      WHERE ($2::text IS NULL OR b.status = $2::text) AND ($3::text IS NULL OR b.chain = $3::text)
+      ORDER BY b.created_at DESC, b.id DESC
       LIMIT $1`,
-    [limit, status ?? null],
+    [limit, status ?? null, chain ?? null],
   );
   return rows as BlockRow[];
 }
@@ -56,6 +56,17 @@ export async function blockCountsByStatus(db: SqlQueryable): Promise<Record<stri
   const counts: Record<string, number> = Object.fromEntries(BLOCK_STATUSES.map((s) => [s, 0]));
   for (const row of rows as { status: string; n: number }[]) counts[row.status] = row.n;
   return counts;
+}
+
+/** Blocks of every chain by status: { litecoin: { confirmed: 3, ... }, dogecoin: { ... } }. */
+export async function blockCountsByChain(db: SqlQueryable): Promise<Record<string, Record<string, number>>> {
+  const { rows } = await db.query(`SELECT chain, status, count(*)::int AS n FROM blocks GROUP BY chain, status`);
+  const out: Record<string, Record<string, number>> = { litecoin: Object.fromEntries(BLOCK_STATUSES.map((s) => [s, 0])) };
+  for (const row of rows as { chain: string; status: string; n: number }[]) {
+    out[row.chain] ??= Object.fromEntries(BLOCK_STATUSES.map((s) => [s, 0]));
+    out[row.chain][row.status] = row.n;
+  }
+  return out;
 }
 
 export interface MinerRow {
@@ -123,17 +134,21 @@ export interface PaymentRow {
   txid: string | null;
   createdAt: Date;
   updatedAt: Date;
+  /** 'litecoin' or the aux chain paid from (010_aux_ledger); the amount is in 1e-8 units of that chain's coin. */
+  chain: string;
+  /** Where the coins went when not `address` (aux chains: the miner's address there). */
+  payee: string | null;
 }
 
-export async function recentPayments(db: SqlQueryable, limit: number, address?: string): Promise<PaymentRow[]> {
+export async function recentPayments(db: SqlQueryable, limit: number, address?: string, chain?: string): Promise<PaymentRow[]> {
   const { rows } = await db.query(
     `SELECT id::text AS id, address, amount::text AS "amountLitoshis", status, txid,
-            created_at AS "createdAt", updated_at AS "updatedAt"
+            created_at AS "createdAt", updated_at AS "updatedAt", chain, payee
        FROM payments
-      WHERE ($2::text IS NULL OR address = $2::text)
+      WHERE ($2::text IS NULL OR address = $2::text) AND ($3::text IS NULL OR chain = $3::text)
       ORDER BY created_at DESC, id DESC
       LIMIT $1`,
-    [limit, address ?? null],
+    [limit, address ?? null, chain ?? null],
   );
   return rows as PaymentRow[];
 }
@@ -203,4 +218,23 @@ export async function payoutStatus(db: SqlQueryable): Promise<PayoutStatus> {
     headroomLitoshis: st?.headroom ?? null,
     pool: { rewardsReceivedLitoshis: l.r, rewardsImmatureLitoshis: l.i, shareCreditsLitoshis: l.c, sharesCredited: l.s, blocksReceived: l.b, luckLitoshis: l.l },
   };
+}
+
+/** A miner's ledger on one aux chain (010_aux_ledger chain_balances) and the address it gave there, if any. */
+export interface AuxChainBalance extends Balance {
+  chain: string;
+  /** The last address the miner gave for this chain (password option); null: the balance waits for one. */
+  payTo: string | null;
+}
+
+export async function minerAuxBalances(db: SqlQueryable, address: string): Promise<AuxChainBalance[]> {
+  const { rows } = await db.query(
+    `SELECT COALESCE(c.chain, a.chain) AS chain, COALESCE(c.balance, 0)::text AS "balanceLitoshis", COALESCE(c.immature, 0)::text AS "immatureLitoshis",
+            COALESCE(c.pending, 0)::text AS "pendingLitoshis", COALESCE(c.sent, 0)::text AS "paidLitoshis", a.aux_address AS "payTo"
+       FROM (SELECT * FROM chain_balances WHERE address = $1 AND chain <> 'litecoin') c
+       FULL JOIN (SELECT chain, aux_address FROM miner_aux_addresses WHERE address = $1) a ON a.chain = c.chain
+      ORDER BY 1`,
+    [address],
+  );
+  return rows as AuxChainBalance[];
 }

@@ -38,6 +38,8 @@ export interface ApiDeps {
   settings?: import('./settings.js').SettingsPolicy;
   /** Window for per-worker hashrate on /api/miners/:address and the pool's on /api/pool. Default 600 s. */
   hashrateWindowSeconds?: number;
+  /** Merged mining: unit of each aux chain by name (dogecoin: DOGE); Litecoin's is LTC. */
+  chainUnits?: Record<string, string>;
   /** The serving instance's id: its own connected workers come from `stats.connectedWorkers`, not the table. */
   instanceId?: number;
   /** Pool-wide figures for /api/pool (cached). Default: read from `db` and kept 5 s. */
