@@ -27,7 +27,7 @@ const IN_FLIGHT_PER_CONNECTION = 8;
 const WARMUP_MS = 1_500;
 const MEASURE_MS = 5_000;
 const OFFERED_LOAD = 5_000;
-const HARD_LIMIT_MS = 260_000;
+const HARD_LIMIT_MS = 290_000;
 
 type Status = 'ok' | 'below' | 'error' | 'info';
 interface Row {
